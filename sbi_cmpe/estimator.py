@@ -1,0 +1,166 @@
+"""The consistency estimator: a network wrapped into sbi's `ConditionalEstimator`."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import torch
+from torch import Tensor, nn
+
+from sbi.neural_nets.estimators.base import ConditionalEstimator
+from sbi_cmpe.consistency import consistency_loss, karras_grid, sampling_times, scalings
+
+__all__ = ["ConsistencyEstimator"]
+
+
+class ConsistencyEstimator(ConditionalEstimator):
+    r"""Consistency model of the posterior $p(\theta \mid x)$.
+
+    It holds the free-form network $F_\phi$, the embedding net of $x$ (z-scoring
+    included) and the standardization of $\theta$, and exposes sbi's estimator
+    interface: `loss(input, condition)` for training and
+    `sample(sample_shape, condition)` for sampling. The network sees standardized
+    parameters, so that $\sigma_\mathrm{data} = 1$ in the scalings, and the noise level
+    through $\ln t$.
+
+    Arguments:
+        net: Network `(theta_t (B, D), embedded_x (B, C), log_t (B,)) -> (B, D)`,
+            e.g. sbi's `VectorFieldMLP`.
+        input_shape: Event shape of $\theta$.
+        condition_shape: Event shape of $x$.
+        embedding_net: Embedding of $x$, z-scoring included.
+        theta_mean: Mean used to standardize $\theta$, broadcastable to `input_shape`.
+        theta_std: Standard deviation used to standardize $\theta$.
+        eps: Smallest noise level $\epsilon$ (authors: 1e-3).
+        T: Largest noise level $T$ (authors: 10 on two moons; our default, see
+            `consistency_nn`).
+        s0: Initial number of grid intervals of the curriculum (iCT: 10).
+        s1: Final number of grid intervals of the curriculum (authors: 50).
+        rho: Curvature of the Karras grid (7).
+        p_mean: Mean of $\ln t$ in the timestep distribution (iCT: -1.1).
+        p_std: Standard deviation of $\ln t$ in the timestep distribution (iCT: 2.0).
+        num_steps: Default number of sampling steps.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        input_shape: torch.Size,
+        condition_shape: torch.Size,
+        embedding_net: Optional[nn.Module] = None,
+        theta_mean: Tensor | float = 0.0,
+        theta_std: Tensor | float = 1.0,
+        eps: float = 1e-3,
+        T: float = 10.0,
+        s0: int = 10,
+        s1: int = 50,
+        rho: float = 7.0,
+        p_mean: float = -1.1,
+        p_std: float = 2.0,
+        num_steps: int = 2,
+    ) -> None:
+        super().__init__(input_shape=input_shape, condition_shape=condition_shape)
+        if not 0 < eps < T:
+            raise ValueError(f"Need 0 < eps < T, got eps={eps} and T={T}.")
+        self.net = net
+        self._embedding_net = nn.Identity() if embedding_net is None else embedding_net
+        dim = self.input_shape.numel()
+        self.register_buffer("theta_mean", torch.as_tensor(theta_mean).float().reshape(-1).expand(dim).clone())
+        self.register_buffer("theta_std", torch.as_tensor(theta_std).float().reshape(-1).expand(dim).clone())
+        self.eps, self.T, self.s0, self.s1, self.rho = eps, T, s0, s1, rho
+        self.p_mean, self.p_std = p_mean, p_std
+        self.num_steps = num_steps
+        sampling_times(num_steps, eps, T, rho)  # validates num_steps
+
+    @property
+    def embedding_net(self) -> nn.Module:
+        """The embedding net of $x$ (z-scoring included)."""
+        return self._embedding_net
+
+    def consistency_function(self, theta_t: Tensor, t: Tensor, embedded_x: Tensor) -> Tensor:
+        r"""$f(\theta_t, t, x) = c_\mathrm{skip}(t) \theta_t + c_\mathrm{out}(t) F(\theta_t, t, x)$.
+
+        Arguments:
+            theta_t: Noisy standardized parameters of shape `(B, D)`.
+            t: Noise levels of shape `(B,)`.
+            embedded_x: Embedded conditions of shape `(B, C)`.
+
+        Returns:
+            Standardized parameter estimates of shape `(B, D)`.
+        """
+        c_skip, c_out = scalings(t, self.eps)  # (B,), (B,)
+        out = self.net(theta_t, embedded_x, t.log())  # (B, D)
+        return c_skip[:, None] * theta_t + c_out[:, None] * out
+
+    def _embed(self, condition: Tensor) -> Tensor:
+        self._check_condition_shape(condition)
+        return self._embedding_net(condition).reshape(condition.shape[0], -1)  # (B, C)
+
+    def loss(
+        self,
+        input: Tensor,
+        condition: Tensor,
+        num_points: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
+    ) -> Tensor:
+        r"""Consistency training loss, see `sbi_cmpe.consistency.consistency_loss`.
+
+        Arguments:
+            input: Parameters of shape `(B, *input_shape)`.
+            condition: Conditions of shape `(B, *condition_shape)`.
+            num_points: Number of grid points $N(k)$ of the current curriculum stage;
+                `None` uses the final grid ($s_1 + 1$ points).
+            generator: Optional random generator, for a loss with fixed noise.
+
+        Returns:
+            Loss per element of the batch, shape `(B,)`.
+        """
+        self._check_input_shape(input)
+        theta = (input.reshape(input.shape[0], -1) - self.theta_mean) / self.theta_std  # (B, D)
+        grid = karras_grid(self.s1 + 1 if num_points is None else num_points, self.eps, self.T, self.rho)
+        return consistency_loss(
+            self.consistency_function,
+            theta,
+            self._embed(condition),
+            grid,
+            p_mean=self.p_mean,
+            p_std=self.p_std,
+            generator=generator,
+        )
+
+    @torch.no_grad()
+    def sample(
+        self, sample_shape: torch.Size, condition: Tensor, num_steps: Optional[int] = None
+    ) -> Tensor:
+        r"""Multistep consistency sampling (Song et al., 2023, Algorithm 1).
+
+        $\theta \leftarrow f(T z, T, x)$, then for $\tau = \tau_2, \dots, \tau_K$:
+        $\theta \leftarrow f(\theta + \sqrt{\tau^2 - \epsilon^2} z', \tau, x)$; one network
+        call per step, each over all draws and conditions at once.
+
+        Arguments:
+            sample_shape: Number of draws per condition, as a shape.
+            condition: Conditions of shape `(B, *condition_shape)`.
+            num_steps: Number of steps $K \geq 1$; `None` uses the estimator's default.
+
+        Returns:
+            Samples of shape `(*sample_shape, B, *input_shape)`.
+        """
+        num_steps = self.num_steps if num_steps is None else num_steps
+        times = sampling_times(num_steps, self.eps, self.T, self.rho).tolist()
+        sample_shape = torch.Size(sample_shape)
+        n, batch, dim = sample_shape.numel(), condition.shape[0], self.input_shape.numel()
+        embedded = self._embed(condition)  # (B, C)
+        embedded = embedded.repeat(n, 1)  # (n * B, C), draw-major
+        theta = torch.empty(n * batch, dim, device=embedded.device)
+        t = torch.empty(n * batch, device=embedded.device)
+        for i, tau in enumerate(times):
+            noise = torch.randn_like(theta)
+            if i == 0:
+                theta_t = tau * noise
+            else:
+                theta_t = theta + math.sqrt(tau**2 - self.eps**2) * noise
+            theta = self.consistency_function(theta_t, t.fill_(tau), embedded)  # (n * B, D)
+        theta = theta * self.theta_std + self.theta_mean
+        return theta.reshape(*sample_shape, batch, *self.input_shape)

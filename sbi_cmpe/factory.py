@@ -1,0 +1,110 @@
+"""`consistency_nn`: the builder of consistency estimators, like sbi's `posterior_flow_nn`."""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Optional
+
+from torch import Tensor, nn
+
+from sbi.neural_nets.net_builders.vector_field_nets import (
+    build_adamlp_network,
+    build_standard_mlp_network,
+)
+from sbi.utils.sbiutils import standardizing_net, z_score_parser, z_standardization
+from sbi_cmpe.estimator import ConsistencyEstimator
+
+__all__ = ["consistency_nn"]
+
+_NETWORKS = {"mlp": build_standard_mlp_network, "ada_mlp": build_adamlp_network}
+
+
+def consistency_nn(
+    model: Literal["mlp", "ada_mlp"] = "mlp",
+    hidden_features: int = 256,
+    num_layers: int = 3,
+    time_embedding_dim: int = 32,
+    embedding_net: Optional[nn.Module] = None,
+    z_score_theta: Optional[Literal["independent", "structured", "none"]] = "independent",
+    z_score_x: Optional[Literal["independent", "structured", "none"]] = "independent",
+    eps: float = 1e-3,
+    T: float = 10.0,
+    s0: int = 10,
+    s1: int = 50,
+    num_steps: int = 2,
+    **kwargs,
+) -> Callable[[Tensor, Tensor], ConsistencyEstimator]:
+    r"""Returns a builder `(batch_theta, batch_x) -> ConsistencyEstimator`.
+
+    The network is one of sbi's vector-field networks (`VectorFieldMLP`, a residual MLP
+    with layer norm, or `VectorFieldAdaMLP`) with a sinusoidal embedding of $\ln t$.
+    The builder is called once with the training data, which fixes the shapes and the
+    z-scoring statistics of $\theta$ and $x$.
+
+    Defaults and where they come from: width 256 and 3 residual blocks (the authors'
+    MLP); $\epsilon = 10^{-3}$, $T = 10$, $s_0 = 10$, $s_1 = 50$ (the authors'
+    two-moons settings); `num_steps=2` sampling steps (our feasibility run on two
+    moons: 2 steps matched 4 steps in C2ST at half the cost).
+
+    Arguments:
+        model: `"mlp"` (sbi's `VectorFieldMLP`) or `"ada_mlp"` (`VectorFieldAdaMLP`).
+        hidden_features: Width of the network.
+        num_layers: Number of residual blocks.
+        time_embedding_dim: Size of the sinusoidal embedding of $\ln t$.
+        embedding_net: Embedding net of $x$ (applied after z-scoring of $x$).
+        z_score_theta: Standardization of $\theta$ before the network sees it. The
+            consistency scalings assume unit variance, so keep it unless $\theta$ is
+            already standardized.
+        z_score_x: Standardization of $x$ before the embedding net.
+        eps: Smallest noise level $\epsilon$.
+        T: Largest noise level $T$.
+        s0: Initial number of grid intervals of the training curriculum.
+        s1: Final number of grid intervals of the training curriculum.
+        num_steps: Default number of sampling steps of the posterior.
+        **kwargs: Passed to sbi's network builder (e.g. `activation`).
+
+    Returns:
+        A builder that takes `(batch_theta, batch_x)` and returns a
+        `ConsistencyEstimator`.
+
+    Example:
+        >>> import torch
+        >>> build = consistency_nn(hidden_features=32, num_layers=1)
+        >>> estimator = build(torch.randn(100, 2), torch.randn(100, 3))
+        >>> estimator.sample((5,), torch.randn(4, 3)).shape
+        torch.Size([5, 4, 2])
+    """
+    if model not in _NETWORKS:
+        raise ValueError(f"Unknown model {model!r}; choose one of {sorted(_NETWORKS)}.")
+
+    def build(batch_theta: Tensor, batch_x: Tensor) -> ConsistencyEstimator:
+        embedding = nn.Identity() if embedding_net is None else embedding_net
+        z_x, structured_x = z_score_parser(z_score_x)
+        if z_x:
+            embedding = nn.Sequential(standardizing_net(batch_x, structured_x), embedding)
+        z_theta, structured_theta = z_score_parser(z_score_theta)
+        mean, std = z_standardization(batch_theta, structured_theta) if z_theta else (0.0, 1.0)
+        net = _NETWORKS[model](
+            batch_x=batch_theta,
+            batch_y=batch_x,
+            hidden_features=hidden_features,
+            num_layers=num_layers,
+            time_embedding_dim=time_embedding_dim,
+            embedding_net=embedding,
+            time_emb_type="sinusoidal",
+            **kwargs,
+        )
+        return ConsistencyEstimator(
+            net=net,
+            input_shape=batch_theta[0].shape,
+            condition_shape=batch_x[0].shape,
+            embedding_net=embedding,
+            theta_mean=mean,
+            theta_std=std,
+            eps=eps,
+            T=T,
+            s0=s0,
+            s1=s1,
+            num_steps=num_steps,
+        )
+
+    return build

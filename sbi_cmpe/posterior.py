@@ -1,0 +1,270 @@
+"""`ConsistencyPosterior`: sbi's posterior interface over a consistency estimator."""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from typing import Any, Optional, Union
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution, constraints
+
+from sbi.inference.posteriors.base_posterior import NeuralPosterior
+from sbi.inference.potentials.base_potential import BasePotential
+from sbi.neural_nets.estimators.shape_handling import reshape_to_batch_event
+from sbi.samplers.rejection import rejection
+from sbi.sbi_types import Shape
+from sbi.utils.sbiutils import warn_if_outside_prior_support, within_support
+from sbi.utils.torchutils import process_device
+from sbi.utils.user_input_checks import check_prior
+
+from sbi_cmpe.consistency import sampling_times
+from sbi_cmpe.estimator import ConsistencyEstimator
+
+__all__ = ["ConsistencyPosterior"]
+
+_NO_DENSITY = (
+    "A consistency model gives samples, not densities: {what} is not available for "
+    "ConsistencyPosterior. Use `.sample()` (e.g. with a KDE or a classifier on the "
+    "samples), or train NPE (`sbi.inference.NPE`) when you need `log_prob`."
+)
+
+
+class _SamplingOnlyPotential(BasePotential):
+    """Potential of a posterior without a density: it knows the prior, nothing else."""
+
+    def __call__(self, theta: Tensor, track_gradients: bool = True) -> Tensor:
+        raise NotImplementedError(_NO_DENSITY.format(what="the potential (log_prob)"))
+
+
+def _unbounded(prior: Any) -> bool:
+    """Whether the prior's support is all of R^D (no rejection needed)."""
+    support = getattr(prior, "support", None)
+    while isinstance(support, constraints.independent):
+        support = support.base_constraint
+    return support is constraints.real
+
+
+class ConsistencyPosterior(NeuralPosterior):
+    r"""Posterior $p(\theta \mid x)$ sampled by a consistency model.
+
+    Sampling takes `num_steps` network evaluations per draw (one batched call per
+    step). Draws outside the prior's support are rejected, as in sbi's
+    `DirectPosterior`; for a prior with unbounded support no rejection loop runs.
+    Densities (`log_prob`, `potential`, `map`) are not available: they raise an error
+    that says what to use instead.
+
+    Arguments:
+        estimator: A trained `ConsistencyEstimator`.
+        prior: The prior, used for its support.
+        num_steps: Default number of sampling steps; `None` uses the estimator's.
+        max_sampling_batch_size: Largest number of draws made in one network call.
+        device: Device for sampling; `None` keeps the estimator's.
+
+    Example:
+        >>> posterior = inference.build_posterior()  # doctest: +SKIP
+        >>> posterior.sample((1000,), x=x_o, num_steps=2)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        estimator: ConsistencyEstimator,
+        prior: Distribution,
+        num_steps: Optional[int] = None,
+        max_sampling_batch_size: int = 10_000,
+        device: Optional[Union[str, torch.device]] = None,
+    ) -> None:
+        check_prior(prior)
+        if device is None:
+            device = next(estimator.parameters()).device
+        device = process_device(device)
+        super().__init__(_SamplingOnlyPotential(prior, x_o=None, device=device), device=device)
+        self.prior = prior
+        self.estimator = estimator.to(device).eval()
+        self.num_steps = estimator.num_steps if num_steps is None else num_steps
+        sampling_times(self.num_steps, estimator.eps, estimator.T)  # validates
+        self.max_sampling_batch_size = max_sampling_batch_size
+        self._purpose = f"It samples a consistency model in {self.num_steps} step(s)."
+
+    @property
+    def posterior_estimator(self) -> ConsistencyEstimator:
+        """The consistency estimator (named as in sbi's `DirectPosterior`)."""
+        return self.estimator
+
+    def to(self, device: Union[str, torch.device]) -> "ConsistencyPosterior":
+        """Move the estimator, the prior (where it can move) and the default x."""
+        device = process_device(device)
+        self._device = device
+        self.estimator.to(device)
+        if hasattr(self.prior, "to"):
+            self.prior.to(device)
+        self.potential_fn.device = device
+        if self._x is not None:
+            self._x = self._x.to(device)
+        return self
+
+    def _checked_x(self, x: Tensor) -> Tensor:
+        shape = self.estimator.condition_shape
+        x = torch.as_tensor(x, dtype=torch.float32)
+        try:
+            x = reshape_to_batch_event(x, event_shape=shape)
+        except (ValueError, RuntimeError) as err:
+            raise ValueError(
+                f"x of shape {tuple(x.shape)} does not match the shape of the training "
+                f"x, {tuple(shape)} per simulation."
+            ) from err
+        if tuple(x.shape[1:]) != tuple(shape):
+            raise ValueError(
+                f"x of shape {tuple(x.shape)} does not match the shape of the training "
+                f"x, {tuple(shape)} per simulation."
+            )
+        if not torch.isfinite(x).all():
+            raise ValueError("x contains NaN or infinite values.")
+        return x.to(self._device)
+
+    def _draws(self, sample_shape: torch.Size, condition: Tensor, num_steps: int, chunk: int) -> Tensor:
+        """Draws `(n, B, *theta_shape)` in chunks of at most `chunk` network inputs."""
+        n, batch = torch.Size(sample_shape).numel(), condition.shape[0]
+        per_call = max(1, chunk // batch)
+        parts = [
+            self.estimator.sample((min(per_call, n - i),), condition, num_steps)
+            for i in range(0, n, per_call)
+        ]
+        return torch.cat(parts, dim=0) if parts else self.estimator.sample((0,), condition, num_steps)
+
+    def _sample(
+        self,
+        num_samples: int,
+        x: Tensor,
+        num_steps: Optional[int],
+        max_sampling_batch_size: Optional[int],
+        show_progress_bars: bool,
+        reject_outside_prior: bool,
+        max_sampling_time: Optional[float],
+        return_partial_on_timeout: bool,
+    ) -> Tensor:
+        num_steps = self.num_steps if num_steps is None else num_steps
+        sampling_times(num_steps, self.estimator.eps, self.estimator.T)  # validates
+        chunk = self.max_sampling_batch_size if max_sampling_batch_size is None else max_sampling_batch_size
+        self.estimator.eval()
+        draw = partial(self._draws, num_steps=num_steps, chunk=chunk)
+        if reject_outside_prior and not _unbounded(self.prior):
+            return rejection.accept_reject_sample(
+                proposal=draw,
+                accept_reject_fn=lambda theta: within_support(self.prior, theta),
+                num_samples=num_samples,
+                show_progress_bars=show_progress_bars,
+                max_sampling_batch_size=max(1, chunk // x.shape[0]),
+                proposal_sampling_kwargs={"condition": x},
+                max_sampling_time=max_sampling_time,
+                return_partial_on_timeout=return_partial_on_timeout,
+            )[0]
+        samples = draw(torch.Size((num_samples,)), x)
+        if not reject_outside_prior:
+            warn_if_outside_prior_support(self.prior, samples)
+        return samples
+
+    def sample(
+        self,
+        sample_shape: Shape = torch.Size(),
+        x: Optional[Tensor] = None,
+        num_steps: Optional[int] = None,
+        max_sampling_batch_size: Optional[int] = None,
+        show_progress_bars: bool = True,
+        reject_outside_prior: bool = True,
+        max_sampling_time: Optional[float] = None,
+        return_partial_on_timeout: bool = False,
+    ) -> Tensor:
+        r"""Draw samples from $p(\theta \mid x)$ for one observation.
+
+        Arguments:
+            sample_shape: Shape of the samples.
+            x: One observation; `None` uses the default x (`set_default_x`).
+            num_steps: Number of sampling steps (network calls per draw); `None` uses
+                the posterior's default.
+            max_sampling_batch_size: Largest number of draws per network call.
+            show_progress_bars: Whether to show a progress bar while rejecting.
+            reject_outside_prior: Whether to reject draws outside the prior support.
+            max_sampling_time: Time limit (s) for rejection sampling, as in sbi.
+            return_partial_on_timeout: Return what was drawn when the time is up.
+
+        Returns:
+            Samples of shape `(*sample_shape, *theta_shape)`.
+        """
+        sample_shape = torch.Size(sample_shape)
+        if x is None and self.default_x is None:
+            raise ValueError(
+                "No x given and no default x set: pass `x=...` or call "
+                "`posterior.set_default_x(x_o)` first."
+            )
+        x = self._checked_x(self.default_x if x is None else x)
+        if x.shape[0] > 1:
+            raise ValueError(
+                f"`.sample()` takes one observation, got a batch of {x.shape[0]}. Use "
+                "`.sample_batched()` for several observations, or an embedding net that "
+                "is permutation invariant for i.i.d. trials."
+            )
+        samples = self._sample(
+            sample_shape.numel(), x, num_steps, max_sampling_batch_size, show_progress_bars,
+            reject_outside_prior, max_sampling_time, return_partial_on_timeout,
+        )
+        return samples[:, 0].reshape(*sample_shape, *self.estimator.input_shape)
+
+    def sample_batched(
+        self,
+        sample_shape: Shape,
+        x: Tensor,
+        num_steps: Optional[int] = None,
+        max_sampling_batch_size: Optional[int] = None,
+        show_progress_bars: bool = True,
+        reject_outside_prior: bool = True,
+        max_sampling_time: Optional[float] = None,
+        return_partial_on_timeout: bool = False,
+    ) -> Tensor:
+        r"""Draw samples from $p(\theta \mid x_b)$ for each of a batch of observations.
+
+        Arguments:
+            sample_shape: Shape of the samples for each observation.
+            x: Observations of shape `(B, *x_shape)`.
+            num_steps: Number of sampling steps; `None` uses the posterior's default.
+            max_sampling_batch_size: Largest number of draws per network call, summed
+                over the observations.
+            show_progress_bars: Whether to show a progress bar while rejecting.
+            reject_outside_prior: Whether to reject draws outside the prior support.
+            max_sampling_time: Time limit (s) for rejection sampling, as in sbi.
+            return_partial_on_timeout: Return what was drawn when the time is up.
+
+        Returns:
+            Samples of shape `(*sample_shape, B, *theta_shape)`.
+        """
+        sample_shape = torch.Size(sample_shape)
+        x = self._checked_x(x)
+        samples = self._sample(
+            sample_shape.numel(), x, num_steps, max_sampling_batch_size, show_progress_bars,
+            reject_outside_prior, max_sampling_time, return_partial_on_timeout,
+        )
+        return samples.reshape(*sample_shape, x.shape[0], *self.estimator.input_shape)
+
+    def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, **kwargs: Any) -> Tensor:
+        """Not available: a consistency model has no tractable density."""
+        raise NotImplementedError(_NO_DENSITY.format(what="`log_prob`"))
+
+    def potential(self, theta: Tensor, x: Optional[Tensor] = None, track_gradients: bool = False) -> Tensor:
+        """Not available: a consistency model has no tractable density."""
+        raise NotImplementedError(_NO_DENSITY.format(what="`potential`"))
+
+    def map(self, *args: Any, **kwargs: Any) -> Tensor:
+        """Not available: finding the MAP needs the density."""
+        raise NotImplementedError(_NO_DENSITY.format(what="`map`"))
+
+    def __repr__(self) -> str:
+        e = self.estimator
+        params = sum(p.numel() for p in e.parameters())
+        default_x = "none" if self.default_x is None else f"shape {tuple(self.default_x.shape)}"
+        return (
+            f"ConsistencyPosterior(theta_shape={tuple(e.input_shape)}, "
+            f"x_shape={tuple(e.condition_shape)}, num_steps={self.num_steps}, "
+            f"eps={e.eps:g}, T={e.T:g}, parameters={params:,}, prior={type(self.prior).__name__}, "
+            f"device={self._device}, default_x={default_x})"
+        )

@@ -1,0 +1,461 @@
+"""`CMPEInference`: sbi's trainer interface for consistency model posterior estimation."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from copy import deepcopy
+from typing import Any, Literal, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.distributions import Distribution
+from torch.nn.utils import clip_grad_norm_
+from torch.optim import Adam
+from torch.utils.tensorboard.writer import SummaryWriter
+from tqdm.auto import tqdm
+from typing_extensions import Self
+
+from sbi.inference.trainers.base import NeuralInference
+from sbi.sbi_types import Tracker
+from sbi.utils.sbiutils import ImproperEmpirical, handle_invalid_x, mask_sims_from_prior
+from sbi.utils.sbiutils import warn_if_invalid_for_zscoring, within_support
+
+from sbi_cmpe.consistency import num_discretization_steps
+from sbi_cmpe.estimator import ConsistencyEstimator
+from sbi_cmpe.factory import consistency_nn
+from sbi_cmpe.posterior import ConsistencyPosterior
+
+__all__ = ["CMPEInference", "DEFAULT_NUM_STEPS"]
+
+# Optimizer steps of a run when `max_num_epochs` is not given (see `train`).
+DEFAULT_NUM_STEPS = 10_000
+
+
+class CMPEInference(NeuralInference):
+    r"""Consistency model posterior estimation (CMPE).
+
+    Trains a consistency model of $p(\theta \mid x)$ on simulations from the prior
+    with improved consistency training (Song and Dhariwal, 2023), and returns a
+    `ConsistencyPosterior` that samples in a few network calls. It is a drop-in for
+    sbi's `NPE`: `append_simulations`, `train` and `build_posterior` take sbi's
+    arguments.
+
+    Arguments:
+        prior: Prior over $\theta$; `None` uses the empirical distribution of the
+            simulated $\theta$ (as sbi's `FMPE`).
+        density_estimator: `"mlp"`, `"ada_mlp"` or a builder
+            `(batch_theta, batch_x) -> ConsistencyEstimator` such as one returned by
+            `consistency_nn(...)`.
+        device: Training device, e.g. `"cpu"` or `"cuda"`.
+        logging_level: Minimum severity of messages to log.
+        summary_writer: Deprecated alias of `tracker` (a TensorBoard writer).
+        tracker: Where training metrics are logged; `None` logs to TensorBoard.
+        show_progress_bars: Whether to show progress bars.
+
+    References:
+        | Consistency Models for Scalable and Fast Simulation-Based Inference
+        | Schmitt, Pratz, Köthe, Bürkner and Radev, NeurIPS 2024
+        | https://arxiv.org/abs/2312.05440
+
+    Example:
+        >>> import torch
+        >>> from sbi.utils import BoxUniform
+        >>> prior = BoxUniform(-2 * torch.ones(2), 2 * torch.ones(2))
+        >>> theta = prior.sample((500,))
+        >>> x = theta + 0.1 * torch.randn_like(theta)
+        >>> inference = CMPEInference(prior, show_progress_bars=False)
+        >>> _ = inference.append_simulations(theta, x).train(max_num_epochs=2)
+        >>> posterior = inference.build_posterior()
+        >>> posterior.sample((10,), x=torch.zeros(2)).shape
+        torch.Size([10, 2])
+    """
+
+    def __init__(
+        self,
+        prior: Optional[Distribution] = None,
+        density_estimator: Union[Literal["mlp", "ada_mlp"], Any] = "mlp",
+        device: str = "cpu",
+        logging_level: Union[int, str] = "WARNING",
+        summary_writer: Optional[SummaryWriter] = None,
+        tracker: Optional[Tracker] = None,
+        show_progress_bars: bool = True,
+    ) -> None:
+        super().__init__(
+            prior=prior,
+            device=device,
+            logging_level=logging_level,
+            summary_writer=summary_writer,
+            tracker=tracker,
+            show_progress_bars=show_progress_bars,
+        )
+        if isinstance(density_estimator, str):
+            self._build_neural_net = consistency_nn(model=density_estimator)
+        elif callable(density_estimator):
+            self._build_neural_net = density_estimator
+        else:
+            raise TypeError(
+                "density_estimator must be 'mlp', 'ada_mlp' or a builder "
+                f"(batch_theta, batch_x) -> ConsistencyEstimator, got {density_estimator!r}."
+            )
+        self._step = 0  # optimizer steps taken so far (the curriculum position k)
+        self._num_points = None  # grid points N(k) of the last step
+
+    # ------------------------------------------------------------------ data
+    def append_simulations(
+        self,
+        theta: Tensor,
+        x: Tensor,
+        proposal: Optional[Any] = None,
+        exclude_invalid_x: Optional[bool] = None,
+        data_device: Optional[str] = None,
+    ) -> Self:
+        r"""Store simulations $(\theta, x)$ for training.
+
+        Arguments:
+            theta: Parameters of shape `(N, D)`, drawn from the prior.
+            x: Simulations of shape `(N, *x_shape)`.
+            proposal: Must be `None` or the prior: CMPE is single-round, and training
+                on $\theta$ from another proposal would silently give a biased
+                posterior.
+            exclude_invalid_x: Whether simulations with NaN or infinite entries are
+                dropped (with a warning that counts them). `None` means `True`.
+            data_device: Where the data are stored; `None` uses the training device.
+
+        Returns:
+            The trainer itself, for chaining.
+        """
+        if proposal is not None and proposal is not self._prior:
+            raise ValueError(
+                "CMPEInference is single-round: theta must be drawn from the prior, but a "
+                f"different proposal ({type(proposal).__name__}) was passed. Pass "
+                "proposal=None, or use sbi's NPE for sequential inference."
+            )
+        theta, x = self._validated(theta, x)
+        exclude = True if exclude_invalid_x is None else exclude_invalid_x
+        invalid = ~(torch.isfinite(x.reshape(len(x), -1)).all(dim=1))
+        if exclude and invalid.all():
+            raise ValueError(
+                f"All {len(x)} simulations contain NaN or infinite values; there is "
+                "nothing to train on."
+            )
+        is_valid, num_nans, num_infs = handle_invalid_x(x, exclude)
+        if num_nans + num_infs > 0:
+            action = "They are excluded from training." if exclude else (
+                "They are kept because exclude_invalid_x=False: training will likely fail."
+            )
+            warnings.warn(
+                f"Found {num_nans} simulations with NaN and {num_infs} with infinite "
+                f"values out of {len(x)}. {action}",
+                stacklevel=2,
+            )
+        theta, x = theta[is_valid], x[is_valid]
+        warn_if_invalid_for_zscoring(x)
+        if self._prior is not None and not isinstance(self._prior, ImproperEmpirical):
+            outside = int((~within_support(self._prior, theta)).sum())
+            if outside:
+                warnings.warn(
+                    f"{outside} of {len(theta)} parameter sets lie outside the prior's "
+                    "support: were they drawn from the prior?",
+                    stacklevel=2,
+                )
+        data_device = self._device if data_device is None else data_device
+        self._theta_roundwise.append(theta.to(data_device))
+        self._x_roundwise.append(x.to(data_device))
+        self._prior_masks.append(mask_sims_from_prior(0, theta.shape[0]).to(data_device))
+        self._data_round_index.append(0)
+        if self._prior is None or isinstance(self._prior, ImproperEmpirical):
+            theta_all = self.get_simulations()[0].to(self._device)
+            self._prior = ImproperEmpirical(theta_all, torch.ones(len(theta_all), device=self._device))
+        return self
+
+    def _validated(self, theta: Any, x: Any) -> Tuple[Tensor, Tensor]:
+        """Check types and shapes of new simulations against the prior and earlier ones."""
+        if not isinstance(theta, Tensor) or not isinstance(x, Tensor):
+            raise TypeError(
+                f"theta and x must be torch tensors, got {type(theta).__name__} and "
+                f"{type(x).__name__}."
+            )
+        if theta.dim() != 2:
+            raise ValueError(f"theta must have shape (N, D), got {tuple(theta.shape)}.")
+        if x.dim() < 2:
+            raise ValueError(f"x must have shape (N, *x_shape), got {tuple(x.shape)}.")
+        if len(theta) != len(x):
+            raise ValueError(
+                f"theta and x must have the same number of simulations, got "
+                f"{len(theta)} parameter sets and {len(x)} simulations."
+            )
+        if self._prior is not None and not isinstance(self._prior, ImproperEmpirical):
+            event = self._prior.event_shape
+            if event and tuple(theta.shape[1:]) != tuple(event):
+                raise ValueError(
+                    f"theta has {theta.shape[1]} dimensions per parameter set but the "
+                    f"prior has event shape {tuple(event)}."
+                )
+        if self._theta_roundwise:
+            if theta.shape[1:] != self._theta_roundwise[0].shape[1:]:
+                raise ValueError(
+                    f"theta of shape {tuple(theta.shape[1:])} per set does not match "
+                    f"the earlier simulations' {tuple(self._theta_roundwise[0].shape[1:])}."
+                )
+            if x.shape[1:] != self._x_roundwise[0].shape[1:]:
+                raise ValueError(
+                    f"x of shape {tuple(x.shape[1:])} per simulation does not match the "
+                    f"earlier simulations' {tuple(self._x_roundwise[0].shape[1:])}."
+                )
+        if not torch.isfinite(theta).all():
+            raise ValueError("theta contains NaN or infinite values.")
+        return theta.float(), x.float()
+
+    # -------------------------------------------------------------- training
+    def train(
+        self,
+        training_batch_size: int = 128,
+        learning_rate: float = 5e-4,
+        validation_fraction: float = 0.1,
+        stop_after_epochs: int = 20,
+        max_num_epochs: Optional[int] = None,
+        clip_max_norm: Optional[float] = 5.0,
+        resume_training: bool = False,
+        retrain_from_scratch: bool = False,
+        show_train_summary: bool = False,
+        dataloader_kwargs: Optional[dict] = None,
+    ) -> ConsistencyEstimator:
+        r"""Train the consistency model and return it.
+
+        The run has a fixed budget of $K$ optimizer steps: `max_num_epochs` times the
+        batches per epoch, or about `DEFAULT_NUM_STEPS` (10,000) steps when
+        `max_num_epochs` is `None`. Both the iCT curriculum $N(k)$ and the cosine decay
+        of the learning rate (Adam, from `learning_rate` to 0) follow the optimizer step
+        $k$ over this $K$, so the finest grid ($s_1$ intervals) is reached in the last
+        steps that really run.
+
+        Stopping: the validation loss is the consistency loss on the *final* grid with
+        noise and time steps fixed once, so its meaning does not change as the
+        curriculum does. It is watched only in the final stage of the curriculum:
+        after `stop_after_epochs` epochs there without improvement, training stops and
+        the best weights of that stage are restored. Otherwise the weights after the
+        last step are returned.
+
+        Arguments:
+            training_batch_size: Batch size.
+            learning_rate: Initial learning rate of Adam.
+            validation_fraction: Fraction of simulations held out for validation.
+            stop_after_epochs: Patience of the stopping rule, in epochs.
+            max_num_epochs: Epochs of the run (the budget); `None` for about 10,000
+                optimizer steps.
+            clip_max_norm: Gradient norm clipping; `None` for none.
+            resume_training: Continue the previous run (same split, optimizer,
+                optimizer step and curriculum position) up to `max_num_epochs`.
+            retrain_from_scratch: Build a new network instead of continuing.
+            show_train_summary: Print epochs and validation loss at the end.
+            dataloader_kwargs: Passed to the training `DataLoader`.
+
+        Returns:
+            The trained `ConsistencyEstimator`.
+        """
+        if not self._theta_roundwise:
+            raise RuntimeError("No simulations: call `append_simulations(theta, x)` first.")
+        if resume_training and self._neural_net is None:
+            raise RuntimeError("resume_training=True needs an earlier call of `train()`.")
+        num_sims = self.get_simulations()[0].shape[0]
+        num_train = int((1 - validation_fraction) * num_sims)
+        if num_train < 1 or num_sims - num_train < 1:
+            raise ValueError(
+                f"{num_sims} simulations with validation_fraction={validation_fraction} "
+                "leave no training or no validation data."
+            )
+        train_loader, _ = self.get_dataloaders(
+            0, training_batch_size, validation_fraction, resume_training, dataloader_kwargs
+        )
+        if retrain_from_scratch or self._neural_net is None:
+            self._initialize_neural_network(retrain_from_scratch=True, start_idx=0)
+        net = self._neural_net.to(self._device)
+
+        batches = len(train_loader)
+        if max_num_epochs is None:
+            max_num_epochs = max(1, math.ceil(DEFAULT_NUM_STEPS / batches))
+        total_steps = max_num_epochs * batches
+        if not resume_training:
+            self.optimizer = Adam(net.parameters(), lr=learning_rate)
+            self.epoch, self._step, self._num_points = 0, 0, None
+            self._best_val_loss, self._best_model_state_dict = float("inf"), None
+            self._epochs_since_last_improvement = 0
+        self._base_lr = learning_rate if not resume_training else self._base_lr
+        final_stage_start = self._final_stage_start(total_steps, net)
+        val_theta, val_x = self._validation_data()
+
+        epochs = tqdm(
+            range(self.epoch, max_num_epochs),
+            disable=not self._show_progress_bars,
+            desc="Training CMPE",
+            unit="epoch",
+        )
+        stopped_early = False
+        for _ in epochs:
+            start = time.time()
+            net.train()
+            train_loss = self._train_epoch(train_loader, total_steps, clip_max_norm)
+            net.eval()
+            self._val_loss = self._validation_loss(val_theta, val_x, training_batch_size)
+            self.epoch += 1
+            self._summary["training_loss"].append(train_loss)
+            self._summary["validation_loss"].append(self._val_loss)
+            self._summary["epoch_durations_sec"].append(time.time() - start)
+            self._tracker.log_metric("num_discretization_points", self._num_points, self.epoch)
+            self._tracker.log_metric("learning_rate", self.optimizer.param_groups[0]["lr"], self.epoch)
+            epochs.set_postfix(loss=f"{train_loss:.3g}", val=f"{self._val_loss:.3g}", N=self._num_points)
+            if self._step > final_stage_start and self._converged_in_final_stage(stop_after_epochs):
+                stopped_early = True
+                break
+        epochs.close()
+        if stopped_early and self._best_model_state_dict is not None:
+            net.load_state_dict(self._best_model_state_dict)
+
+        self._summary["epochs_trained"].append(self.epoch)
+        self._summary["best_validation_loss"].append(self._best_val_loss)
+        self._summarize(round_=self._round)
+        if show_train_summary:
+            print(self._describe_round(self._round, self._summary))
+        net.zero_grad(set_to_none=True)
+        net.eval()
+        return net
+
+    def _final_stage_start(self, total_steps: int, net: ConsistencyEstimator) -> int:
+        """First optimizer step at which the curriculum uses its final grid."""
+        final = net.s1 + 1
+        for k in range(total_steps):
+            if num_discretization_steps(k, total_steps, net.s0, net.s1) == final:
+                return k
+        return total_steps - 1
+
+    def _train_epoch(self, loader: Any, total_steps: int, clip_max_norm: Optional[float]) -> float:
+        """One epoch of consistency training; returns the mean training loss."""
+        net = self._neural_net
+        loss_sum, count = 0.0, 0
+        for theta, x, _ in loader:
+            theta, x = theta.to(self._device), x.to(self._device)
+            num_points = num_discretization_steps(self._step, total_steps, net.s0, net.s1)
+            # The curriculum never goes back, also when a resumed run changes K.
+            num_points = max(num_points, self._num_points or 0)
+            lr = 0.5 * self._base_lr * (1 + math.cos(math.pi * self._step / total_steps))
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            self.optimizer.zero_grad(set_to_none=True)
+            losses = net.loss(theta, x, num_points=num_points)  # (B,)
+            loss = losses.mean()
+            if not torch.isfinite(loss):
+                raise RuntimeError(
+                    f"The training loss became {loss.item()} at epoch {self.epoch + 1}, "
+                    f"optimizer step {self._step + 1}. The estimator keeps the weights of "
+                    "the last finite step; try a smaller learning_rate or clip_max_norm."
+                )
+            loss.backward()
+            if clip_max_norm is not None:
+                clip_grad_norm_(net.parameters(), max_norm=clip_max_norm)
+            self.optimizer.step()
+            self._step += 1
+            self._num_points = num_points
+            loss_sum += loss.item() * len(theta)
+            count += len(theta)
+        return loss_sum / max(count, 1)
+
+    def _validation_data(self) -> Tuple[Tensor, Tensor]:
+        theta, x, _ = self.get_simulations()
+        return theta[self.val_indices], x[self.val_indices]
+
+    def _validation_loss(self, theta: Tensor, x: Tensor, batch_size: int) -> float:
+        """Consistency loss on the final grid with noise fixed once (seed 0)."""
+        net = self._neural_net
+        generator = torch.Generator().manual_seed(0)
+        total = 0.0
+        with torch.no_grad():
+            for i in range(0, len(theta), batch_size):
+                t = theta[i : i + batch_size].to(self._device)
+                c = x[i : i + batch_size].to(self._device)
+                total += net.loss(t, c, num_points=None, generator=generator).sum().item()
+        return total / len(theta)
+
+    def _converged_in_final_stage(self, stop_after_epochs: int) -> bool:
+        """Track the best weights of the final curriculum stage; stop after patience."""
+        if self._val_loss < self._best_val_loss:
+            self._best_val_loss = self._val_loss
+            self._best_model_state_dict = deepcopy(self._neural_net.state_dict())
+            self._epochs_since_last_improvement = 0
+        else:
+            self._epochs_since_last_improvement += 1
+        return self._epochs_since_last_improvement >= stop_after_epochs
+
+    def _initialize_neural_network(self, retrain_from_scratch: bool, start_idx: int) -> None:
+        """Build the network on CPU from the training split (z-scoring statistics)."""
+        theta, x, _ = self.get_simulations(start_idx)
+        idx = self.train_indices
+        if self._build_neural_net is None:
+            raise RuntimeError(
+                "This trainer was unpickled and has no network builder: pass "
+                "retrain_from_scratch=False or build a new CMPEInference."
+            )
+        self._neural_net = self._build_neural_net(theta[idx].to("cpu"), x[idx].to("cpu"))
+        if not isinstance(self._neural_net, ConsistencyEstimator):
+            raise TypeError(
+                "The density_estimator builder must return a ConsistencyEstimator, got "
+                f"{type(self._neural_net).__name__}."
+            )
+        self._x_shape = x.shape[1:]
+        self._neural_net.to(self._device)
+
+    # ------------------------------------------------------------- posterior
+    def build_posterior(
+        self,
+        estimator: Optional[ConsistencyEstimator] = None,
+        prior: Optional[Distribution] = None,
+        num_steps: Optional[int] = None,
+        max_sampling_batch_size: int = 10_000,
+        **kwargs: Any,
+    ) -> ConsistencyPosterior:
+        r"""Build a `ConsistencyPosterior` from the trained (or a given) estimator.
+
+        Arguments:
+            estimator: A trained `ConsistencyEstimator`; `None` uses the last trained.
+            prior: Prior for the support; `None` uses the trainer's.
+            num_steps: Default number of sampling steps; `None` uses the estimator's.
+            max_sampling_batch_size: Largest number of draws per network call.
+            **kwargs: sbi's `sample_with` is accepted only as `"direct"`.
+
+        Returns:
+            The posterior.
+        """
+        sample_with = kwargs.pop("sample_with", "direct")
+        if sample_with != "direct" or kwargs:
+            raise ValueError(
+                "CMPE posteriors sample directly; unsupported arguments: "
+                f"{dict(kwargs, sample_with=sample_with) if sample_with != 'direct' else kwargs}."
+            )
+        prior = self._prior if prior is None else prior
+        if prior is None:
+            raise ValueError("No prior: pass `prior=` or give one to CMPEInference.")
+        if estimator is None:
+            if self._neural_net is None:
+                raise RuntimeError("No trained estimator: call `train()` first.")
+            estimator = self._neural_net
+        self._posterior = ConsistencyPosterior(
+            estimator, prior, num_steps=num_steps,
+            max_sampling_batch_size=max_sampling_batch_size, device=self._device,
+        )
+        return deepcopy(self._posterior)
+
+    # --------------------------------------------- sbi's abstract interface
+    def _get_start_index(self, context: Any) -> int:
+        return 0
+
+    def _loss(self, theta: Tensor, x: Tensor, num_points: Optional[int] = None) -> Tensor:
+        return self._neural_net.loss(theta, x, num_points=num_points)
+
+    def _get_losses(self, batch: Sequence[Tensor], loss_args: Any = None) -> Tensor:
+        return self._loss(batch[0].to(self._device), batch[1].to(self._device))
+
+    def _get_potential_function(self, prior: Distribution, estimator: Any) -> Any:
+        raise NotImplementedError(
+            "CMPE has no potential function: its posterior can be sampled, not evaluated."
+        )
