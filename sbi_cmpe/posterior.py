@@ -15,7 +15,7 @@ from sbi.inference.potentials.base_potential import BasePotential
 from sbi.neural_nets.estimators.shape_handling import reshape_to_batch_event
 from sbi.samplers.rejection import rejection
 from sbi.sbi_types import Shape
-from sbi.utils.sbiutils import warn_if_outside_prior_support, within_support
+from sbi.utils.sbiutils import ImproperEmpirical, warn_if_outside_prior_support, within_support
 from sbi.utils.torchutils import process_device
 from sbi.utils.user_input_checks import check_prior
 
@@ -40,7 +40,12 @@ class _SamplingOnlyPotential(BasePotential):
 
 def _unbounded(prior: Any) -> bool:
     """Whether the prior's support is all of R^D (no rejection needed)."""
-    support = getattr(prior, "support", None)
+    if isinstance(prior, ImproperEmpirical):  # sbi's stand-in when there is no prior
+        return True
+    try:
+        support = prior.support
+    except (NotImplementedError, AttributeError):
+        return False
     while isinstance(support, constraints.independent):
         support = support.base_constraint
     return support is constraints.real

@@ -1,0 +1,144 @@
+"""ConsistencyPosterior: sbi's posterior interface, shapes and errors."""
+
+import pickle
+
+import pytest
+import torch
+from torch import nn
+from torch.distributions import MultivariateNormal
+
+from sbi.utils import BoxUniform
+from sbi_cmpe import CMPEInference, ConsistencyPosterior, consistency_nn
+from tests.conftest import linear_gaussian_data
+
+
+@pytest.fixture(scope="module")
+def posteriors():
+    """Trained (briefly) posteriors for 1-d and 3-d theta, with a bounded prior."""
+    out = {}
+    torch.manual_seed(1)
+    for dim in (1, 3):
+        prior, _, theta, x = linear_gaussian_data(dim, 300)
+        build = consistency_nn(hidden_features=32, num_layers=1, time_embedding_dim=8)
+        inference = CMPEInference(prior, density_estimator=build, show_progress_bars=False)
+        inference.append_simulations(theta, x).train(max_num_epochs=2)
+        out[dim] = inference.build_posterior()
+    return out
+
+
+@pytest.mark.parametrize("dim", [1, 3])
+@pytest.mark.parametrize("shape", [(), (7,), (2, 3)])
+def test_sample_shapes(posteriors, dim, shape):
+    posterior = posteriors[dim]
+    samples = posterior.sample(shape, x=torch.zeros(dim), show_progress_bars=False)
+    assert samples.shape == (*shape, dim)
+    samples = posterior.sample(shape, x=torch.zeros(1, dim), num_steps=3, show_progress_bars=False)
+    assert samples.shape == (*shape, dim)
+
+
+@pytest.mark.parametrize("dim", [1, 3])
+@pytest.mark.parametrize("shape", [(5,), (2, 3)])
+def test_sample_batched_shapes(posteriors, dim, shape):
+    samples = posteriors[dim].sample_batched(shape, x=torch.zeros(4, dim), show_progress_bars=False)
+    assert samples.shape == (*shape, 4, dim)
+    prior = posteriors[dim].prior
+    assert prior.support.check(samples).all()
+
+
+def test_samples_respect_prior_support(posteriors):
+    samples = posteriors[3].sample((2000,), x=3 * torch.ones(3), show_progress_bars=False)
+    assert posteriors[3].prior.support.check(samples).all()
+
+
+def test_chunked_sampling_gives_all_draws(posteriors):
+    s = posteriors[1].sample_batched((250,), x=torch.zeros(3, 1), max_sampling_batch_size=64,
+                                     reject_outside_prior=False, show_progress_bars=False)
+    assert s.shape == (250, 3, 1)
+
+
+def test_multi_dimensional_x_with_embedding_net():
+    torch.manual_seed(0)
+    prior = MultivariateNormal(torch.zeros(2), torch.eye(2))
+    theta = prior.sample((200,))
+    x = theta[:, None, :] + 0.1 * torch.randn(200, 5, 2)  # (N, 5, 2): 5 i.i.d. trials
+    build = consistency_nn(hidden_features=32, num_layers=1, time_embedding_dim=8,
+                           embedding_net=nn.Flatten(), z_score_x="none")
+    inference = CMPEInference(prior, density_estimator=build, show_progress_bars=False)
+    inference.append_simulations(theta, x).train(max_num_epochs=1)
+    posterior = inference.build_posterior()
+    assert posterior.sample((6,), x=x[0]).shape == (6, 2)
+    assert posterior.sample_batched((6,), x=x[:4]).shape == (6, 4, 2)
+    with pytest.raises(ValueError, match="does not match the shape of the training x"):
+        posterior.sample((6,), x=torch.zeros(5, 3))
+
+
+def test_default_x(posteriors):
+    posterior = posteriors[3]
+    posterior._x = None
+    with pytest.raises(ValueError, match="no default x set"):
+        posterior.sample((3,))
+    assert posterior.set_default_x(torch.zeros(3)) is posterior
+    assert posterior.sample((3,), show_progress_bars=False).shape == (3, 3)
+
+
+def test_sample_refuses_a_batch_of_x(posteriors):
+    with pytest.raises(ValueError, match="takes one observation, got a batch of 2"):
+        posteriors[3].sample((3,), x=torch.zeros(2, 3))
+
+
+def test_x_of_wrong_shape(posteriors):
+    with pytest.raises(ValueError, match="does not match the shape of the training x"):
+        posteriors[3].sample((3,), x=torch.zeros(4))
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5])
+def test_bad_num_steps(posteriors, bad):
+    with pytest.raises(ValueError, match="num_steps must be an int >= 1"):
+        posteriors[1].sample((3,), x=torch.zeros(1), num_steps=bad)
+
+
+def test_no_density(posteriors):
+    posterior = posteriors[1]
+    for call in (
+        lambda: posterior.log_prob(torch.zeros(1, 1), x=torch.zeros(1)),
+        lambda: posterior.potential(torch.zeros(1, 1), x=torch.zeros(1)),
+        lambda: posterior.map(x=torch.zeros(1)),
+    ):
+        with pytest.raises(NotImplementedError, match="samples, not densities"):
+            call()
+
+
+def test_repr(posteriors):
+    text = repr(posteriors[3])
+    assert text.startswith("ConsistencyPosterior(theta_shape=(3,), x_shape=(3,), num_steps=2")
+    assert "prior=BoxUniform" in text
+
+
+def test_pickle_round_trip_gives_identical_seeded_samples(posteriors):
+    posterior = posteriors[3]
+    restored = pickle.loads(pickle.dumps(posterior))
+    assert isinstance(restored, ConsistencyPosterior)
+    torch.manual_seed(3)
+    a = posterior.sample((50,), x=torch.zeros(3), show_progress_bars=False)
+    torch.manual_seed(3)
+    b = restored.sample((50,), x=torch.zeros(3), show_progress_bars=False)
+    assert torch.equal(a, b)
+
+
+def test_to_device_keeps_default_x(posteriors):
+    posterior = posteriors[1].set_default_x(torch.zeros(1))
+    assert posterior.to("cpu") is posterior
+    assert posterior.default_x.device.type == "cpu"
+    assert posterior.sample((2,), show_progress_bars=False).shape == (2, 1)
+
+
+def test_posterior_num_steps_default():
+    torch.manual_seed(0)
+    prior = BoxUniform(-torch.ones(1), torch.ones(1))
+    theta = prior.sample((100,))
+    inference = CMPEInference(prior, density_estimator=consistency_nn(hidden_features=8, num_layers=1),
+                              show_progress_bars=False)
+    inference.append_simulations(theta, theta).train(max_num_epochs=1)
+    assert inference.build_posterior(num_steps=5).num_steps == 5
+    with pytest.raises(ValueError, match="sample directly"):
+        inference.build_posterior(sample_with="mcmc")

@@ -1,0 +1,172 @@
+"""The trainer: sbi's interface, bad input, curriculum and resume."""
+
+import pickle
+import warnings
+
+import pytest
+import torch
+
+from sbi.inference import NPE
+from sbi.utils import BoxUniform
+from sbi_cmpe import CMPEInference, ConsistencyEstimator
+from sbi_cmpe.consistency import num_discretization_steps
+from tests.conftest import linear_gaussian_data
+
+
+def make(tiny_builder, n=300, dim=2, **kwargs):
+    prior, _, theta, x = linear_gaussian_data(dim, n)
+    inference = CMPEInference(prior, density_estimator=tiny_builder, show_progress_bars=False, **kwargs)
+    return inference, theta, x
+
+
+def test_train_returns_estimator_and_logs_summary(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    est = inference.append_simulations(theta, x).train(max_num_epochs=3, training_batch_size=50)
+    assert isinstance(est, ConsistencyEstimator) and not est.training
+    assert inference.summary["epochs_trained"] == [3]
+    assert len(inference.summary["validation_loss"]) == 3
+    assert inference._step == 3 * (270 // 50)
+    assert inference._num_points == est.s1 + 1
+
+
+def test_default_budget_is_finite(tiny_builder, monkeypatch):
+    import sbi_cmpe.trainer as trainer
+
+    monkeypatch.setattr(trainer, "DEFAULT_NUM_STEPS", 20)
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x).train(training_batch_size=50)
+    assert inference._step == 20 + (-20 % 5)  # whole epochs of 5 batches
+
+
+def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    inference.train(max_num_epochs=2, training_batch_size=50)
+    step, points = inference._step, inference._num_points
+    indices = inference.train_indices.clone()
+    assert points == 51  # a 2-epoch run also ends on the final grid
+    inference.train(max_num_epochs=6, training_batch_size=50, resume_training=True)
+    assert inference._step == 6 * 5 > step
+    assert inference._num_points == 51  # never back to a coarser grid
+    assert torch.equal(inference.train_indices, indices)
+    assert inference.epoch == 6
+
+
+def test_curriculum_of_a_run_follows_its_real_optimizer_steps(tiny_builder):
+    """The grid used at each optimizer step is N(k) over the steps the run takes."""
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    seen = []
+    inference.train(max_num_epochs=1, training_batch_size=50)  # builds the net
+    net = inference._neural_net
+    loss = net.loss
+
+    def recording_loss(*args, num_points=None, **kwargs):
+        if torch.is_grad_enabled():
+            seen.append(num_points)
+        return loss(*args, num_points=num_points, **kwargs)
+
+    net.loss = recording_loss
+    inference.train(max_num_epochs=8, training_batch_size=50, retrain_from_scratch=False)
+    expected = [num_discretization_steps(k, 40, 10, 50) for k in range(40)]
+    assert seen == expected
+
+
+def test_resume_needs_earlier_training(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    with pytest.raises(RuntimeError, match="earlier call"):
+        inference.train(resume_training=True)
+
+
+def test_train_without_simulations(tiny_builder):
+    with pytest.raises(RuntimeError, match="append_simulations"):
+        CMPEInference(BoxUniform(-torch.ones(2), torch.ones(2)), density_estimator=tiny_builder).train()
+
+
+def test_invalid_simulations_are_counted_and_excluded(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    x[:3, 0] = float("nan")
+    x[3:5, 1] = float("inf")
+    with pytest.warns(UserWarning, match="Found 3 simulations with NaN and 2 with infinite"):
+        inference.append_simulations(theta, x)
+    assert inference.get_simulations()[0].shape[0] == 295
+
+
+def test_all_invalid_simulations(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    with pytest.raises(ValueError, match="All 300 simulations contain NaN"):
+        inference.append_simulations(theta, torch.full_like(x, float("nan")))
+
+
+def test_non_prior_proposal_is_refused(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    proposal = BoxUniform(-torch.ones(2), torch.ones(2))
+    with pytest.raises(ValueError, match="single-round"):
+        inference.append_simulations(theta, x, proposal=proposal)
+    inference.append_simulations(theta, x, proposal=inference._prior)  # the prior is fine
+
+
+@pytest.mark.parametrize(
+    "theta_shape, x_shape, message",
+    [
+        ((300, 2), (299, 2), "same number of simulations"),
+        ((300, 3), (300, 2), "prior has event shape"),
+        ((300,), (300, 2), r"theta must have shape \(N, D\)"),
+        ((300, 2), (300,), r"x must have shape \(N, \*x_shape\)"),
+    ],
+)
+def test_mismatched_shapes_are_refused(tiny_builder, theta_shape, x_shape, message):
+    inference, _, _ = make(tiny_builder)
+    with pytest.raises(ValueError, match=message):
+        inference.append_simulations(torch.zeros(theta_shape), torch.zeros(x_shape))
+
+
+def test_second_append_with_other_x_shape(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    with pytest.raises(ValueError, match="does not match the earlier"):
+        inference.append_simulations(theta, torch.zeros(300, 3))
+
+
+def test_theta_outside_prior_warns(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    theta[0] = 10.0
+    with pytest.warns(UserWarning, match="1 of 300 parameter sets lie outside"):
+        inference.append_simulations(theta, x)
+
+
+def test_no_prior_uses_empirical(tiny_builder):
+    _, _, theta, x = linear_gaussian_data(2, 300)
+    inference = CMPEInference(density_estimator=tiny_builder, show_progress_bars=False)
+    inference.append_simulations(theta, x).train(max_num_epochs=1)
+    assert inference.build_posterior().sample((5,), x=x[0]).shape == (5, 2)
+
+
+def test_build_posterior_before_training(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    with pytest.raises(RuntimeError, match="call `train\\(\\)` first"):
+        inference.append_simulations(theta, x).build_posterior()
+
+
+def test_trainer_pickles(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x).train(max_num_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        restored = pickle.loads(pickle.dumps(inference))
+    assert restored._step == inference._step
+    restored.train(max_num_epochs=2, resume_training=True)
+    assert restored.epoch == 2
+
+
+def test_drop_in_for_npe_arguments(tiny_builder):
+    """The arguments an NPE pipeline passes to `train` are accepted."""
+    inference, theta, x = make(tiny_builder)
+    kwargs = dict(training_batch_size=64, learning_rate=1e-3, validation_fraction=0.2,
+                  stop_after_epochs=5, max_num_epochs=2, clip_max_norm=1.0,
+                  retrain_from_scratch=False, show_train_summary=False,
+                  dataloader_kwargs={"num_workers": 0})
+    inference.append_simulations(theta, x).train(**kwargs)
+    npe = NPE(inference._prior, show_progress_bars=False)
+    npe.append_simulations(theta, x).train(**kwargs)
