@@ -1,0 +1,130 @@
+"""Summaries of a results CSV: a markdown table and plots."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+from statistics import mean
+from typing import Dict, List, Tuple
+
+from sbi_cmpe.benchmark.run import C2ST_NAME, iter_rows
+
+__all__ = ["summarize", "markdown_table", "plot"]
+
+LABELS = {"cmpe": "CMPE", "npe_maf": "NPE-maf", "npe_nsf": "NPE-nsf", "fmpe": "FMPE", "npse": "NPSE"}
+
+
+def _f(value: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def summarize(csv_path: str | Path) -> Dict[Tuple[str, int, str], Dict[str, float]]:
+    """Mean over observations (and seeds) per (task, budget, method), default steps."""
+    groups: Dict[Tuple[str, int, str], List[dict]] = defaultdict(list)
+    for r in iter_rows(csv_path):
+        if r["num_steps"] == "default":
+            groups[(r["task"], int(r["budget"]), r["method"])].append(r)
+    out = {}
+    for key, rows in groups.items():
+        batched = [_f(r["batched_time_s"]) for r in rows if r["batched_time_s"] != ""]
+        out[key] = dict(
+            c2st=mean(_f(r["c2st"]) for r in rows),
+            n=len(rows),
+            train_time_s=mean(_f(r["train_time_s"]) for r in rows),
+            epochs=mean(_f(r["epochs"]) for r in rows),
+            sample_time_10k_s=mean(_f(r["sample_time_10k_s"]) for r in rows),
+            batched_time_s=mean(batched) if batched else math.nan,
+        )
+    return out
+
+
+def markdown_table(csv_path: str | Path) -> str:
+    """One line per (task, budget, method): C2ST (mean over observations) and costs."""
+    summary = summarize(csv_path)
+    lines = [
+        f"C2ST: {C2ST_NAME}; mean over the observations in the CSV; 0.5 is best.",
+        "",
+        "| task | budget | method | C2ST | train (s) | epochs | 10k draws (s) | batched (s) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for (task, budget, method), s in sorted(summary.items()):
+        batched = "n/a" if math.isnan(s["batched_time_s"]) else f"{s['batched_time_s']:.2f}"
+        lines.append(
+            f"| {task} | {budget:,} | {LABELS.get(method, method)} | {s['c2st']:.3f} | "
+            f"{s['train_time_s']:.0f} | {s['epochs']:.0f} | {s['sample_time_10k_s']:.3f} | {batched} |"
+        )
+    return "\n".join(lines)
+
+
+def steps_table(csv_path: str | Path) -> str:
+    """CMPE's step sweep: C2ST and time for 10k draws per number of steps."""
+    groups: Dict[Tuple[str, int, str], List[dict]] = defaultdict(list)
+    for r in iter_rows(csv_path):
+        if r["method"] == "cmpe" and r["num_steps"] != "default":
+            groups[(r["task"], int(r["budget"]), r["num_steps"])].append(r)
+    lines = ["| task | budget | steps | C2ST | 10k draws (s) |", "|---|---:|---:|---:|---:|"]
+    for (task, budget, k), rows in sorted(groups.items(), key=lambda i: (i[0][0], i[0][1], int(i[0][2]))):
+        lines.append(
+            f"| {task} | {budget:,} | {k} | {mean(_f(r['c2st']) for r in rows):.3f} | "
+            f"{mean(_f(r['sample_time_10k_s']) for r in rows):.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(csv_path: str | Path, out: str | Path) -> List[Path]:
+    """C2ST against budget, and C2ST against sampling time, one panel per task."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = summarize(csv_path)
+    tasks = sorted({t for t, _, _ in summary})
+    methods = sorted({m for _, _, m in summary})
+    out = Path(out)
+    paths = []
+
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for m in methods:
+            pts = sorted((b, s["c2st"]) for (t, b, mm), s in summary.items() if t == task and mm == m)
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=LABELS.get(m, m))
+        ax.set(title=task, xscale="log", xlabel="simulations", ylim=(0.45, 1.0))
+    axes[0][0].set_ylabel("C2ST")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(out / "c2st_vs_budget.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    sweep: Dict[Tuple[str, int], List[Tuple[float, float]]] = defaultdict(list)
+    groups: Dict[Tuple[str, int, int], List[dict]] = defaultdict(list)
+    for r in iter_rows(csv_path):
+        if r["method"] == "cmpe" and r["num_steps"] != "default":
+            groups[(r["task"], int(r["budget"]), int(r["num_steps"]))].append(r)
+    for (task, budget, _), rows in sorted(groups.items()):
+        sweep[(task, budget)].append(
+            (mean(_f(r["sample_time_10k_s"]) for r in rows), mean(_f(r["c2st"]) for r in rows))
+        )
+    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        budget = max(b for t, b, _ in summary if t == task)
+        for m in methods:
+            s = summary.get((task, budget, m))
+            if s:
+                ax.scatter(s["sample_time_10k_s"], s["c2st"], label=LABELS.get(m, m))
+        if sweep.get((task, budget)):
+            ax.plot(*zip(*sorted(sweep[(task, budget)])), "k:", marker=".", label="CMPE steps")
+        ax.set(title=f"{task} ({budget:,})", xscale="log", xlabel="s per 10k draws", ylim=(0.45, 1.0))
+    axes[0][0].set_ylabel("C2ST")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(out / "c2st_vs_sampling_time.png")
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths

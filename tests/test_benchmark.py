@@ -1,0 +1,51 @@
+"""A smoke run of the benchmark (the full run is not part of the tests)."""
+
+import csv
+
+import pytest
+import torch
+
+from sbi.utils import BoxUniform
+from sbi_cmpe.benchmark import Settings, Task, run_benchmark
+from sbi_cmpe.benchmark.__main__ import main
+from sbi_cmpe.benchmark.report import markdown_table
+
+pytest.importorskip("sbibm")
+
+
+def test_quick_cli_run_and_resume(tmp_path):
+    csv_path = main(["--quick", "--out", str(tmp_path), "--methods", "cmpe", "npe_maf"])
+    rows = list(csv.DictReader(open(csv_path)))
+    # CMPE: default steps + sweep (1, 2) on observation 1; NPE: default.
+    assert [(r["method"], r["num_steps"]) for r in rows] == [
+        ("cmpe", "default"), ("cmpe", "1"), ("cmpe", "2"), ("npe_maf", "default")
+    ]
+    for r in rows:
+        assert 0.4 <= float(r["c2st"]) <= 1.0
+        assert float(r["train_time_s"]) > 0 and float(r["sample_time_10k_s"]) > 0
+    assert rows[0]["calls_per_draw"] == "2" and rows[1]["calls_per_draw"] == "1"
+    assert (tmp_path / "c2st_vs_budget.png").exists()
+    assert (tmp_path / "c2st_vs_sampling_time.png").exists()
+    assert "| two_moons | 300 | CMPE |" in (tmp_path / "results.md").read_text()
+    # Same simulations for every method, cached once.
+    assert len(list((tmp_path / "cache").glob("sims_*.pt"))) == 1
+    # A second run finds everything done and adds nothing.
+    main(["--quick", "--out", str(tmp_path), "--methods", "cmpe", "npe_maf"])
+    assert len(list(csv.DictReader(open(csv_path)))) == len(rows)
+
+
+def test_custom_task_is_pluggable(tmp_path):
+    """Any sbi-style prior and simulator runs; C2ST against its reference sampler."""
+    prior = BoxUniform(-torch.ones(2), torch.ones(2))
+    task = Task(
+        name="shifted_box",
+        prior=prior,
+        simulator=lambda theta: theta + 0.1 * torch.randn_like(theta),
+        observation=lambda i: torch.zeros(1, 2),
+        reference_samples=lambda i, n: torch.randn(n, 2) * 0.1,
+    )
+    settings = Settings(tasks=[task], budgets=[200], methods=["cmpe"], observations=[1],
+                        out=tmp_path, num_draws=200, sweep_steps=[], max_num_epochs=2,
+                        batched_draws=10, batched_num_x=3)
+    run_benchmark(settings, progress=False)
+    assert "| shifted_box | 200 | CMPE |" in markdown_table(tmp_path / "results.csv")
