@@ -134,9 +134,7 @@ def num_discretization_steps(step: int, total_steps: int, s0: int, s1: int) -> i
     return min(s0 * 2**stage, s1) + 1
 
 
-def timestep_probabilities(
-    grid: Tensor, p_mean: float = -1.1, p_std: float = 2.0
-) -> Tensor:
+def timestep_probabilities(grid: Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> Tensor:
     r"""Discrete lognormal distribution over the intervals of a grid (iCT).
 
     $p(n) \propto \mathrm{erf}(\frac{\ln t_{n+1} - P_\mathrm{mean}}{\sqrt 2 P_\mathrm{std}})

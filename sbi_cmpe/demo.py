@@ -13,9 +13,9 @@ import time
 import warnings
 
 import torch
-
 from sbi.inference import NPE
 from sbi.utils.metrics import c2st
+
 from sbi_cmpe import CMPEInference
 from sbi_cmpe.benchmark.tasks import load_task
 
@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> dict:
 
     results = {}
     for name, trainer, kwargs in (
-        ("CMPE", CMPEInference(task.prior, show_progress_bars=False), {"max_num_epochs": args.cmpe_epochs}),
+        (
+            "CMPE",
+            CMPEInference(task.prior, show_progress_bars=False),
+            {"max_num_epochs": args.cmpe_epochs},
+        ),
         ("NPE (maf)", NPE(task.prior, show_progress_bars=False), {}),
     ):
         start = time.perf_counter()
@@ -51,7 +55,10 @@ def main(argv: list[str] | None = None) -> dict:
         sample_s = time.perf_counter() - start
         score = c2st(samples, reference).item()
         results[name] = dict(c2st=score, train_s=train_s, sample_s=sample_s)
-        print(f"\r{name:10s} C2ST {score:.3f}   training {train_s:5.1f} s   10,000 draws {sample_s:.3f} s")
+        print(
+            f"\r{name:10s} C2ST {score:.3f}   training {train_s:5.1f} s   "
+            f"10,000 draws {sample_s:.3f} s"
+        )
     print("C2ST: sbi.utils.metrics.c2st (random forest); 0.5 means indistinguishable.")
     return results
 

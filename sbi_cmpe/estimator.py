@@ -6,9 +6,9 @@ import math
 from typing import Optional
 
 import torch
+from sbi.neural_nets.estimators.base import ConditionalEstimator
 from torch import Tensor, nn
 
-from sbi.neural_nets.estimators.base import ConditionalEstimator
 from sbi_cmpe.consistency import consistency_loss, karras_grid, sampling_times, scalings
 
 __all__ = ["ConsistencyEstimator"]
@@ -66,8 +66,12 @@ class ConsistencyEstimator(ConditionalEstimator):
         self.net = net
         self._embedding_net = nn.Identity() if embedding_net is None else embedding_net
         dim = self.input_shape.numel()
-        self.register_buffer("theta_mean", torch.as_tensor(theta_mean).float().reshape(-1).expand(dim).clone())
-        self.register_buffer("theta_std", torch.as_tensor(theta_std).float().reshape(-1).expand(dim).clone())
+        self.register_buffer(
+            "theta_mean", torch.as_tensor(theta_mean).float().reshape(-1).expand(dim).clone()
+        )
+        self.register_buffer(
+            "theta_std", torch.as_tensor(theta_std).float().reshape(-1).expand(dim).clone()
+        )
         self.eps, self.T, self.s0, self.s1, self.rho = eps, T, s0, s1, rho
         self.p_mean, self.p_std = p_mean, p_std
         self.num_steps = num_steps
@@ -79,7 +83,7 @@ class ConsistencyEstimator(ConditionalEstimator):
         return self._embedding_net
 
     def consistency_function(self, theta_t: Tensor, t: Tensor, embedded_x: Tensor) -> Tensor:
-        r"""$f(\theta_t, t, x) = c_\mathrm{skip}(t) \theta_t + c_\mathrm{out}(t) F(\theta_t, t, x)$.
+        r"""The consistency function $f = c_\mathrm{skip}(t) \theta_t + c_\mathrm{out}(t) F$.
 
         Arguments:
             theta_t: Noisy standardized parameters of shape `(B, D)`.
@@ -118,7 +122,9 @@ class ConsistencyEstimator(ConditionalEstimator):
         """
         self._check_input_shape(input)
         theta = (input.reshape(input.shape[0], -1) - self.theta_mean) / self.theta_std  # (B, D)
-        grid = karras_grid(self.s1 + 1 if num_points is None else num_points, self.eps, self.T, self.rho)
+        grid = karras_grid(
+            self.s1 + 1 if num_points is None else num_points, self.eps, self.T, self.rho
+        )
         return consistency_loss(
             self.consistency_function,
             theta,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Callable, Literal, Optional
 
-from torch import Tensor, nn
-
 from sbi.neural_nets.net_builders.vector_field_nets import (
     build_adamlp_network,
     build_standard_mlp_network,
 )
 from sbi.utils.sbiutils import standardizing_net, z_score_parser, z_standardization
+from torch import Tensor, nn
+
 from sbi_cmpe.estimator import ConsistencyEstimator
 
 __all__ = ["consistency_nn"]

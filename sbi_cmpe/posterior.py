@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from typing import Any, Optional, Union
 
 import torch
-from torch import Tensor
-from torch.distributions import Distribution, constraints
-
 from sbi.inference.posteriors.base_posterior import NeuralPosterior
 from sbi.inference.potentials.base_potential import BasePotential
 from sbi.neural_nets.estimators.shape_handling import reshape_to_batch_event
@@ -18,6 +14,8 @@ from sbi.sbi_types import Shape
 from sbi.utils.sbiutils import ImproperEmpirical, warn_if_outside_prior_support, within_support
 from sbi.utils.torchutils import process_device
 from sbi.utils.user_input_checks import check_prior
+from torch import Tensor
+from torch.distributions import Distribution, constraints
 
 from sbi_cmpe.consistency import sampling_times
 from sbi_cmpe.estimator import ConsistencyEstimator
@@ -97,7 +95,7 @@ class ConsistencyPosterior(NeuralPosterior):
         """The consistency estimator (named as in sbi's `DirectPosterior`)."""
         return self.estimator
 
-    def to(self, device: Union[str, torch.device]) -> "ConsistencyPosterior":
+    def to(self, device: Union[str, torch.device]) -> ConsistencyPosterior:
         """Move the estimator, the prior (where it can move) and the default x."""
         device = process_device(device)
         self._device = device
@@ -128,7 +126,9 @@ class ConsistencyPosterior(NeuralPosterior):
             raise ValueError("x contains NaN or infinite values.")
         return x.to(self._device)
 
-    def _draws(self, sample_shape: torch.Size, condition: Tensor, num_steps: int, chunk: int) -> Tensor:
+    def _draws(
+        self, sample_shape: torch.Size, condition: Tensor, num_steps: int, chunk: int
+    ) -> Tensor:
         """Draws `(n, B, *theta_shape)` in chunks of at most `chunk` network inputs."""
         n, batch = torch.Size(sample_shape).numel(), condition.shape[0]
         per_call = max(1, chunk // batch)
@@ -136,7 +136,9 @@ class ConsistencyPosterior(NeuralPosterior):
             self.estimator.sample((min(per_call, n - i),), condition, num_steps)
             for i in range(0, n, per_call)
         ]
-        return torch.cat(parts, dim=0) if parts else self.estimator.sample((0,), condition, num_steps)
+        return (
+            torch.cat(parts, dim=0) if parts else self.estimator.sample((0,), condition, num_steps)
+        )
 
     def _sample(
         self,
@@ -151,7 +153,11 @@ class ConsistencyPosterior(NeuralPosterior):
     ) -> Tensor:
         num_steps = self.num_steps if num_steps is None else num_steps
         sampling_times(num_steps, self.estimator.eps, self.estimator.T)  # validates
-        chunk = self.max_sampling_batch_size if max_sampling_batch_size is None else max_sampling_batch_size
+        chunk = (
+            self.max_sampling_batch_size
+            if max_sampling_batch_size is None
+            else max_sampling_batch_size
+        )
         self.estimator.eval()
         draw = partial(self._draws, num_steps=num_steps, chunk=chunk)
         if reject_outside_prior and not _unbounded(self.prior):
@@ -172,7 +178,7 @@ class ConsistencyPosterior(NeuralPosterior):
 
     def sample(
         self,
-        sample_shape: Shape = torch.Size(),
+        sample_shape: Shape = (),
         x: Optional[Tensor] = None,
         num_steps: Optional[int] = None,
         max_sampling_batch_size: Optional[int] = None,
@@ -211,8 +217,14 @@ class ConsistencyPosterior(NeuralPosterior):
                 "is permutation invariant for i.i.d. trials."
             )
         samples = self._sample(
-            sample_shape.numel(), x, num_steps, max_sampling_batch_size, show_progress_bars,
-            reject_outside_prior, max_sampling_time, return_partial_on_timeout,
+            sample_shape.numel(),
+            x,
+            num_steps,
+            max_sampling_batch_size,
+            show_progress_bars,
+            reject_outside_prior,
+            max_sampling_time,
+            return_partial_on_timeout,
         )
         return samples[:, 0].reshape(*sample_shape, *self.estimator.input_shape)
 
@@ -246,8 +258,14 @@ class ConsistencyPosterior(NeuralPosterior):
         sample_shape = torch.Size(sample_shape)
         x = self._checked_x(x)
         samples = self._sample(
-            sample_shape.numel(), x, num_steps, max_sampling_batch_size, show_progress_bars,
-            reject_outside_prior, max_sampling_time, return_partial_on_timeout,
+            sample_shape.numel(),
+            x,
+            num_steps,
+            max_sampling_batch_size,
+            show_progress_bars,
+            reject_outside_prior,
+            max_sampling_time,
+            return_partial_on_timeout,
         )
         return samples.reshape(*sample_shape, x.shape[0], *self.estimator.input_shape)
 
@@ -255,7 +273,9 @@ class ConsistencyPosterior(NeuralPosterior):
         """Not available: a consistency model has no tractable density."""
         raise NotImplementedError(_NO_DENSITY.format(what="`log_prob`"))
 
-    def potential(self, theta: Tensor, x: Optional[Tensor] = None, track_gradients: bool = False) -> Tensor:
+    def potential(
+        self, theta: Tensor, x: Optional[Tensor] = None, track_gradients: bool = False
+    ) -> Tensor:
         """Not available: a consistency model has no tractable density."""
         raise NotImplementedError(_NO_DENSITY.format(what="`potential`"))
 

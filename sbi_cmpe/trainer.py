@@ -8,7 +8,17 @@ import warnings
 from copy import deepcopy
 from typing import Any, Literal, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
+from sbi.inference.trainers.base import NeuralInference
+from sbi.sbi_types import Tracker
+from sbi.utils.sbiutils import (
+    ImproperEmpirical,
+    handle_invalid_x,
+    mask_sims_from_prior,
+    warn_if_invalid_for_zscoring,
+    within_support,
+)
 from torch import Tensor
 from torch.distributions import Distribution
 from torch.nn.utils import clip_grad_norm_
@@ -16,11 +26,6 @@ from torch.optim import Adam
 from torch.utils.tensorboard.writer import SummaryWriter
 from tqdm.auto import tqdm
 from typing_extensions import Self
-
-from sbi.inference.trainers.base import NeuralInference
-from sbi.sbi_types import Tracker
-from sbi.utils.sbiutils import ImproperEmpirical, handle_invalid_x, mask_sims_from_prior
-from sbi.utils.sbiutils import warn_if_invalid_for_zscoring, within_support
 
 from sbi_cmpe.consistency import num_discretization_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
@@ -142,8 +147,10 @@ class CMPEInference(NeuralInference):
             )
         is_valid, num_nans, num_infs = handle_invalid_x(x, exclude)
         if num_nans + num_infs > 0:
-            action = "They are excluded from training." if exclude else (
-                "They are kept because exclude_invalid_x=False: training will likely fail."
+            action = (
+                "They are excluded from training."
+                if exclude
+                else ("They are kept because exclude_invalid_x=False: training will likely fail.")
             )
             warnings.warn(
                 f"Found {num_nans} simulations with NaN and {num_infs} with infinite "
@@ -167,16 +174,27 @@ class CMPEInference(NeuralInference):
         self._data_round_index.append(0)
         if self._prior is None or isinstance(self._prior, ImproperEmpirical):
             theta_all = self.get_simulations()[0].to(self._device)
-            self._prior = ImproperEmpirical(theta_all, torch.ones(len(theta_all), device=self._device))
+            self._prior = ImproperEmpirical(
+                theta_all, torch.ones(len(theta_all), device=self._device)
+            )
         return self
 
     def _validated(self, theta: Any, x: Any) -> Tuple[Tensor, Tensor]:
         """Check types and shapes of new simulations against the prior and earlier ones."""
-        if not isinstance(theta, Tensor) or not isinstance(x, Tensor):
-            raise TypeError(
-                f"theta and x must be torch tensors, got {type(theta).__name__} and "
-                f"{type(x).__name__}."
-            )
+        converted = []
+        for name, value in (("theta", theta), ("x", x)):
+            if isinstance(value, np.ndarray):
+                value = torch.from_numpy(value)
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    f"{name} must be a torch tensor or a numpy array, got {type(value).__name__}."
+                )
+            if value.dtype != torch.float32:
+                if value.is_complex() or value.dtype == torch.bool:
+                    raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}.")
+                value = value.float()  # float64 and integer simulations are common
+            converted.append(value)
+        theta, x = converted
         if theta.dim() != 2:
             raise ValueError(f"theta must have shape (N, D), got {tuple(theta.shape)}.")
         if x.dim() < 2:
@@ -206,7 +224,7 @@ class CMPEInference(NeuralInference):
                 )
         if not torch.isfinite(theta).all():
             raise ValueError("theta contains NaN or infinite values.")
-        return theta.float(), x.float()
+        return theta, x
 
     # -------------------------------------------------------------- training
     def train(
@@ -283,33 +301,56 @@ class CMPEInference(NeuralInference):
             self._best_val_loss, self._best_model_state_dict = float("inf"), None
             self._epochs_since_last_improvement = 0
         self._base_lr = learning_rate if not resume_training else self._base_lr
+        self._total_steps = total_steps
         final_stage_start = self._final_stage_start(total_steps, net)
         val_theta, val_x = self._validation_data()
 
-        epochs = tqdm(
-            range(self.epoch, max_num_epochs),
+        bar = tqdm(
+            total=total_steps,
+            initial=min(self._step, total_steps),
             disable=not self._show_progress_bars,
             desc="Training CMPE",
-            unit="epoch",
+            unit="step",
         )
         stopped_early = False
-        for _ in epochs:
-            start = time.time()
-            net.train()
-            train_loss = self._train_epoch(train_loader, total_steps, clip_max_norm)
+        self._interrupted = True  # until the loop ends normally
+        try:
+            while self._step < total_steps:
+                start = time.time()
+                net.train()
+                train_loss = self._train_epoch(train_loader, total_steps, clip_max_norm, bar)
+                net.eval()
+                self._val_loss = self._validation_loss(val_theta, val_x, training_batch_size)
+                self.epoch += 1
+                self._summary["training_loss"].append(train_loss)
+                self._summary["validation_loss"].append(self._val_loss)
+                self._summary["epoch_durations_sec"].append(time.time() - start)
+                self._tracker.log_metric("num_discretization_points", self._num_points, self.epoch)
+                lr = self.optimizer.param_groups[0]["lr"]
+                self._tracker.log_metric("learning_rate", lr, self.epoch)
+                bar.set_postfix(
+                    epoch=self.epoch,
+                    loss=f"{train_loss:.3g}",
+                    val=f"{self._val_loss:.3g}",
+                    N=self._num_points,
+                )
+                if self._step > final_stage_start and self._converged_in_final_stage(
+                    stop_after_epochs
+                ):
+                    stopped_early = True
+                    break
+            self._interrupted = False
+        except KeyboardInterrupt:
             net.eval()
-            self._val_loss = self._validation_loss(val_theta, val_x, training_batch_size)
-            self.epoch += 1
-            self._summary["training_loss"].append(train_loss)
-            self._summary["validation_loss"].append(self._val_loss)
-            self._summary["epoch_durations_sec"].append(time.time() - start)
-            self._tracker.log_metric("num_discretization_points", self._num_points, self.epoch)
-            self._tracker.log_metric("learning_rate", self.optimizer.param_groups[0]["lr"], self.epoch)
-            epochs.set_postfix(loss=f"{train_loss:.3g}", val=f"{self._val_loss:.3g}", N=self._num_points)
-            if self._step > final_stage_start and self._converged_in_final_stage(stop_after_epochs):
-                stopped_early = True
-                break
-        epochs.close()
+            warnings.warn(
+                f"Training interrupted at optimizer step {self._step} of {total_steps} "
+                f"(epoch {self.epoch + 1}). The estimator keeps its weights; continue with "
+                f"train(resume_training=True, max_num_epochs={max_num_epochs}).",
+                stacklevel=2,
+            )
+            raise
+        finally:
+            bar.close()
         if stopped_early and self._best_model_state_dict is not None:
             net.load_state_dict(self._best_model_state_dict)
 
@@ -330,11 +371,18 @@ class CMPEInference(NeuralInference):
                 return k
         return total_steps - 1
 
-    def _train_epoch(self, loader: Any, total_steps: int, clip_max_norm: Optional[float]) -> float:
-        """One epoch of consistency training; returns the mean training loss."""
+    def _train_epoch(
+        self, loader: Any, total_steps: int, clip_max_norm: Optional[float], bar: Any = None
+    ) -> float:
+        """One pass over the training data (ending early at step `total_steps`).
+
+        Returns the mean training loss of the pass.
+        """
         net = self._neural_net
         loss_sum, count = 0.0, 0
         for theta, x, _ in loader:
+            if self._step >= total_steps:
+                break
             theta, x = theta.to(self._device), x.to(self._device)
             num_points = num_discretization_steps(self._step, total_steps, net.s0, net.s1)
             # The curriculum never goes back, also when a resumed run changes K.
@@ -352,11 +400,18 @@ class CMPEInference(NeuralInference):
                     "the last finite step; try a smaller learning_rate or clip_max_norm."
                 )
             loss.backward()
-            if clip_max_norm is not None:
-                clip_grad_norm_(net.parameters(), max_norm=clip_max_norm)
+            norm = clip_grad_norm_(net.parameters(), max_norm=clip_max_norm or float("inf"))
+            if not torch.isfinite(norm):
+                raise RuntimeError(
+                    f"The gradient became {norm.item()} at epoch {self.epoch + 1}, optimizer "
+                    f"step {self._step + 1}. The estimator keeps the weights of the last "
+                    "finite step; try a smaller learning_rate or clip_max_norm."
+                )
             self.optimizer.step()
             self._step += 1
             self._num_points = num_points
+            if bar is not None:
+                bar.update(1)
             loss_sum += loss.item() * len(theta)
             count += len(theta)
         return loss_sum / max(count, 1)
@@ -439,9 +494,19 @@ class CMPEInference(NeuralInference):
             if self._neural_net is None:
                 raise RuntimeError("No trained estimator: call `train()` first.")
             estimator = self._neural_net
+            if getattr(self, "_interrupted", False):
+                warnings.warn(
+                    f"The estimator was trained for {self._step} of {self._total_steps} "
+                    "optimizer steps (training was interrupted); continue it with "
+                    "train(resume_training=True) for the full budget.",
+                    stacklevel=2,
+                )
         self._posterior = ConsistencyPosterior(
-            estimator, prior, num_steps=num_steps,
-            max_sampling_batch_size=max_sampling_batch_size, device=self._device,
+            estimator,
+            prior,
+            num_steps=num_steps,
+            max_sampling_batch_size=max_sampling_batch_size,
+            device=self._device,
         )
         return deepcopy(self._posterior)
 

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from sbi.simulators.linear_gaussian import linear_gaussian
 from sbi.utils import BoxUniform
 

@@ -2,14 +2,14 @@
 
 import pytest
 import torch
-from torch.distributions import MultivariateNormal
-
 from sbi.simulators.linear_gaussian import (
     samples_true_posterior_linear_gaussian_uniform_prior,
     true_posterior_linear_gaussian_mvn_prior,
 )
 from sbi.utils import BoxUniform
 from sbi.utils.metrics import c2st
+from torch.distributions import MultivariateNormal
+
 from sbi_cmpe import CMPEInference
 from tests.conftest import linear_gaussian_data
 

@@ -4,8 +4,8 @@ import csv
 
 import pytest
 import torch
-
 from sbi.utils import BoxUniform
+
 from sbi_cmpe.benchmark import Settings, Task, run_benchmark
 from sbi_cmpe.benchmark.__main__ import main
 from sbi_cmpe.benchmark.report import markdown_table
@@ -18,7 +18,10 @@ def test_quick_cli_run_and_resume(tmp_path):
     rows = list(csv.DictReader(open(csv_path)))
     # CMPE: default steps + sweep (1, 2) on observation 1; NPE: default.
     assert [(r["method"], r["num_steps"]) for r in rows] == [
-        ("cmpe", "default"), ("cmpe", "1"), ("cmpe", "2"), ("npe_maf", "default")
+        ("cmpe", "default"),
+        ("cmpe", "1"),
+        ("cmpe", "2"),
+        ("npe_maf", "default"),
     ]
     for r in rows:
         assert 0.4 <= float(r["c2st"]) <= 1.0
@@ -44,8 +47,17 @@ def test_custom_task_is_pluggable(tmp_path):
         observation=lambda i: torch.zeros(1, 2),
         reference_samples=lambda i, n: torch.randn(n, 2) * 0.1,
     )
-    settings = Settings(tasks=[task], budgets=[200], methods=["cmpe"], observations=[1],
-                        out=tmp_path, num_draws=200, sweep_steps=[], max_num_epochs=2,
-                        batched_draws=10, batched_num_x=3)
+    settings = Settings(
+        tasks=[task],
+        budgets=[200],
+        methods=["cmpe"],
+        observations=[1],
+        out=tmp_path,
+        num_draws=200,
+        sweep_steps=[],
+        max_num_epochs=2,
+        batched_draws=10,
+        batched_num_x=3,
+    )
     run_benchmark(settings, progress=False)
     assert "| shifted_box | 200 | CMPE |" in markdown_table(tmp_path / "results.csv")

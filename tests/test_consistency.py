@@ -77,7 +77,9 @@ def test_consistency_loss_shape_gradient_and_stopgrad():
 
     def f(theta_t, t, x):
         c_skip, c_out = scalings(t, 1e-3)
-        return c_skip[:, None] * theta_t + c_out[:, None] * net(torch.cat([theta_t, t[:, None]], -1))
+        return c_skip[:, None] * theta_t + c_out[:, None] * net(
+            torch.cat([theta_t, t[:, None]], -1)
+        )
 
     theta, x = torch.randn(16, 2), torch.randn(16, 1)
     loss = consistency_loss(f, theta, x, karras_grid(11, 1e-3, 10.0))

@@ -24,8 +24,13 @@ def test_boundary_condition_is_exact(model):
 @pytest.mark.parametrize("theta_dim, x_shape", [(1, (1,)), (3, (3,)), (2, (4, 5))])
 def test_loss_and_sample_shapes(theta_dim, x_shape):
     embedding = nn.Flatten() if len(x_shape) > 1 else None
-    build = consistency_nn(hidden_features=16, num_layers=1, time_embedding_dim=8,
-                           embedding_net=embedding, z_score_x="none" if embedding else "independent")
+    build = consistency_nn(
+        hidden_features=16,
+        num_layers=1,
+        time_embedding_dim=8,
+        embedding_net=embedding,
+        z_score_x="none" if embedding else "independent",
+    )
     est = build(torch.randn(40, theta_dim), torch.randn(40, *x_shape))
     assert isinstance(est, ConsistencyEstimator)
     loss = est.loss(torch.randn(7, theta_dim), torch.randn(7, *x_shape), num_points=11)

@@ -6,13 +6,13 @@ matplotlib.use("Agg")
 
 import pytest
 import torch
-from torch.distributions import MultivariateNormal
-
 from sbi.analysis import pairplot
 from sbi.diagnostics import check_sbc, check_tarp, run_sbc, run_tarp
 from sbi.inference import EnsemblePosterior, MCMCPosterior, infer, simulate_for_sbi
 from sbi.inference.potentials import likelihood_estimator_based_potential  # noqa: F401
 from sbi.utils.metrics import c2st
+from torch.distributions import MultivariateNormal
+
 from sbi_cmpe import CMPEInference, ConsistencyPosterior, consistency_nn
 from tests.conftest import linear_gaussian_data
 
@@ -24,7 +24,9 @@ def trained():
     """A 2-d linear Gaussian posterior, trained well enough for calibration checks."""
     torch.manual_seed(0)
     prior, simulator, theta, x = linear_gaussian_data(2, 2000)
-    inference = CMPEInference(prior, density_estimator=consistency_nn(**SMALL), show_progress_bars=False)
+    inference = CMPEInference(
+        prior, density_estimator=consistency_nn(**SMALL), show_progress_bars=False
+    )
     inference.append_simulations(theta, x).train(max_num_epochs=60)
     return prior, simulator, inference
 
@@ -32,10 +34,17 @@ def trained():
 def test_infer_method_cmpe():
     torch.manual_seed(0)
     prior, simulator, _, _ = linear_gaussian_data(2, 1)
-    posterior = infer(simulator, prior, method="cmpe", num_simulations=300,
-                      init_kwargs=dict(density_estimator=consistency_nn(hidden_features=16, num_layers=1),
-                                       show_progress_bars=False),
-                      train_kwargs=dict(max_num_epochs=1))
+    posterior = infer(
+        simulator,
+        prior,
+        method="cmpe",
+        num_simulations=300,
+        init_kwargs=dict(
+            density_estimator=consistency_nn(hidden_features=16, num_layers=1),
+            show_progress_bars=False,
+        ),
+        train_kwargs=dict(max_num_epochs=1),
+    )
     assert isinstance(posterior, ConsistencyPosterior)
     assert posterior.sample((4,), x=torch.zeros(2), show_progress_bars=False).shape == (4, 2)
 
@@ -46,19 +55,24 @@ def test_sbc_and_tarp(trained):
     posterior = inference.build_posterior()
     thetas = prior.sample((200,))
     xs = simulator(thetas)
-    ranks, dap_samples = run_sbc(thetas, xs, posterior, num_posterior_samples=200,
-                                 show_progress_bar=False)
+    ranks, dap_samples = run_sbc(
+        thetas, xs, posterior, num_posterior_samples=200, show_progress_bar=False
+    )
     stats = check_sbc(ranks, prior.sample((200,)), dap_samples, num_posterior_samples=200)
     assert (stats["ks_pvals"] > 0.01).all(), stats
     assert (stats["c2st_ranks"] < 0.65).all(), stats
-    ecp, alpha = run_tarp(thetas, xs, posterior, num_posterior_samples=200, show_progress_bar=False)
+    ecp, alpha = run_tarp(
+        thetas, xs, posterior, num_posterior_samples=200, show_progress_bar=False
+    )
     atc, ks_pval = check_tarp(ecp, alpha)
     assert abs(atc) < 0.2 and ks_pval > 0.01, (atc, ks_pval)
 
 
 def test_pairplot(trained):
     _, _, inference = trained
-    samples = inference.build_posterior().sample((500,), x=torch.zeros(2), show_progress_bars=False)
+    samples = inference.build_posterior().sample(
+        (500,), x=torch.zeros(2), show_progress_bars=False
+    )
     fig, axes = pairplot(samples, points=torch.zeros(1, 2) - 1.0)
     assert axes.shape == (2, 2)
     matplotlib.pyplot.close(fig)
@@ -85,9 +99,16 @@ def test_mcmc_with_cmpe_proposal(trained):
         return lik + prior.log_prob(theta)
 
     proposal = inference.build_posterior().set_default_x(x_o)
-    posterior = MCMCPosterior(potential, proposal=proposal, theta_transform=None,
-                              method="slice_np_vectorized", init_strategy="resample",
-                              num_chains=4, warmup_steps=20, thin=1)
+    posterior = MCMCPosterior(
+        potential,
+        proposal=proposal,
+        theta_transform=None,
+        method="slice_np_vectorized",
+        init_strategy="resample",
+        num_chains=4,
+        warmup_steps=20,
+        thin=1,
+    )
     samples = posterior.sample((200,), x=x_o, show_progress_bars=False)
     assert samples.shape == (200, 2) and torch.isfinite(samples).all()
     reference = proposal.sample((200,), show_progress_bars=False)

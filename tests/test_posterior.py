@@ -4,10 +4,10 @@ import pickle
 
 import pytest
 import torch
+from sbi.utils import BoxUniform
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from sbi.utils import BoxUniform
 from sbi_cmpe import CMPEInference, ConsistencyPosterior, consistency_nn
 from tests.conftest import linear_gaussian_data
 
@@ -39,7 +39,9 @@ def test_sample_shapes(posteriors, dim, shape):
 @pytest.mark.parametrize("dim", [1, 3])
 @pytest.mark.parametrize("shape", [(5,), (2, 3)])
 def test_sample_batched_shapes(posteriors, dim, shape):
-    samples = posteriors[dim].sample_batched(shape, x=torch.zeros(4, dim), show_progress_bars=False)
+    samples = posteriors[dim].sample_batched(
+        shape, x=torch.zeros(4, dim), show_progress_bars=False
+    )
     assert samples.shape == (*shape, 4, dim)
     prior = posteriors[dim].prior
     assert prior.support.check(samples).all()
@@ -51,8 +53,13 @@ def test_samples_respect_prior_support(posteriors):
 
 
 def test_chunked_sampling_gives_all_draws(posteriors):
-    s = posteriors[1].sample_batched((250,), x=torch.zeros(3, 1), max_sampling_batch_size=64,
-                                     reject_outside_prior=False, show_progress_bars=False)
+    s = posteriors[1].sample_batched(
+        (250,),
+        x=torch.zeros(3, 1),
+        max_sampling_batch_size=64,
+        reject_outside_prior=False,
+        show_progress_bars=False,
+    )
     assert s.shape == (250, 3, 1)
 
 
@@ -61,8 +68,13 @@ def test_multi_dimensional_x_with_embedding_net():
     prior = MultivariateNormal(torch.zeros(2), torch.eye(2))
     theta = prior.sample((200,))
     x = theta[:, None, :] + 0.1 * torch.randn(200, 5, 2)  # (N, 5, 2): 5 i.i.d. trials
-    build = consistency_nn(hidden_features=32, num_layers=1, time_embedding_dim=8,
-                           embedding_net=nn.Flatten(), z_score_x="none")
+    build = consistency_nn(
+        hidden_features=32,
+        num_layers=1,
+        time_embedding_dim=8,
+        embedding_net=nn.Flatten(),
+        z_score_x="none",
+    )
     inference = CMPEInference(prior, density_estimator=build, show_progress_bars=False)
     inference.append_simulations(theta, x).train(max_num_epochs=1)
     posterior = inference.build_posterior()
@@ -136,8 +148,11 @@ def test_posterior_num_steps_default():
     torch.manual_seed(0)
     prior = BoxUniform(-torch.ones(1), torch.ones(1))
     theta = prior.sample((100,))
-    inference = CMPEInference(prior, density_estimator=consistency_nn(hidden_features=8, num_layers=1),
-                              show_progress_bars=False)
+    inference = CMPEInference(
+        prior,
+        density_estimator=consistency_nn(hidden_features=8, num_layers=1),
+        show_progress_bars=False,
+    )
     inference.append_simulations(theta, theta).train(max_num_epochs=1)
     assert inference.build_posterior(num_steps=5).num_steps == 5
     with pytest.raises(ValueError, match="sample directly"):

@@ -5,9 +5,9 @@ import warnings
 
 import pytest
 import torch
-
 from sbi.inference import NPE
 from sbi.utils import BoxUniform
+
 from sbi_cmpe import CMPEInference, ConsistencyEstimator
 from sbi_cmpe.consistency import num_discretization_steps
 from tests.conftest import linear_gaussian_data
@@ -15,7 +15,9 @@ from tests.conftest import linear_gaussian_data
 
 def make(tiny_builder, n=300, dim=2, **kwargs):
     prior, _, theta, x = linear_gaussian_data(dim, n)
-    inference = CMPEInference(prior, density_estimator=tiny_builder, show_progress_bars=False, **kwargs)
+    inference = CMPEInference(
+        prior, density_estimator=tiny_builder, show_progress_bars=False, **kwargs
+    )
     return inference, theta, x
 
 
@@ -81,7 +83,9 @@ def test_resume_needs_earlier_training(tiny_builder):
 
 def test_train_without_simulations(tiny_builder):
     with pytest.raises(RuntimeError, match="append_simulations"):
-        CMPEInference(BoxUniform(-torch.ones(2), torch.ones(2)), density_estimator=tiny_builder).train()
+        CMPEInference(
+            BoxUniform(-torch.ones(2), torch.ones(2)), density_estimator=tiny_builder
+        ).train()
 
 
 def test_invalid_simulations_are_counted_and_excluded(tiny_builder):
@@ -163,10 +167,17 @@ def test_trainer_pickles(tiny_builder):
 def test_drop_in_for_npe_arguments(tiny_builder):
     """The arguments an NPE pipeline passes to `train` are accepted."""
     inference, theta, x = make(tiny_builder)
-    kwargs = dict(training_batch_size=64, learning_rate=1e-3, validation_fraction=0.2,
-                  stop_after_epochs=5, max_num_epochs=2, clip_max_norm=1.0,
-                  retrain_from_scratch=False, show_train_summary=False,
-                  dataloader_kwargs={"num_workers": 0})
+    kwargs = dict(
+        training_batch_size=64,
+        learning_rate=1e-3,
+        validation_fraction=0.2,
+        stop_after_epochs=5,
+        max_num_epochs=2,
+        clip_max_norm=1.0,
+        retrain_from_scratch=False,
+        show_train_summary=False,
+        dataloader_kwargs={"num_workers": 0},
+    )
     inference.append_simulations(theta, x).train(**kwargs)
     npe = NPE(inference._prior, show_progress_bars=False)
     npe.append_simulations(theta, x).train(**kwargs)

@@ -16,28 +16,45 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(prog="python -m sbi_cmpe.benchmark", description=__doc__)
     parser.add_argument("--tasks", nargs="+", default=["two_moons"], choices=SBIBM_TASKS)
     parser.add_argument("--budgets", nargs="+", type=int, default=[1_000, 10_000])
-    parser.add_argument("--methods", nargs="+", default=["cmpe", "npe_maf", "npe_nsf", "fmpe"],
-                        choices=METHODS)
+    parser.add_argument(
+        "--methods", nargs="+", default=["cmpe", "npe_maf", "npe_nsf", "fmpe"], choices=METHODS
+    )
     parser.add_argument("--observations", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--out", default="benchmark_results")
-    parser.add_argument("--steps", nargs="+", type=int, default=[1, 2, 3, 5, 10, 20],
-                        help="CMPE sampling steps swept")
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        type=int,
+        default=[1, 2, 3, 5, 10, 20],
+        help="CMPE sampling steps swept",
+    )
     parser.add_argument("--sweep-observations", nargs="*", type=int, default=[1])
     parser.add_argument("--num-draws", type=int, default=10_000)
     parser.add_argument("--batched-num-x", type=int, default=100)
     parser.add_argument("--batched-draws", type=int, default=1_000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--c2st-jobs", type=int, default=1, help="jobs of the C2ST forest")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: two_moons, 300 simulations, 3 epochs, 500 draws")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: two_moons, 300 simulations, 3 epochs, 500 draws",
+    )
     args = parser.parse_args(argv)
     settings = Settings(
-        tasks=args.tasks, budgets=args.budgets, methods=args.methods,
-        observations=args.observations, seeds=args.seeds, out=args.out,
-        num_draws=args.num_draws, sweep_steps=args.steps,
-        sweep_observations=args.sweep_observations, batched_draws=args.batched_draws,
-        batched_num_x=args.batched_num_x, threads=args.threads, c2st_jobs=args.c2st_jobs,
+        tasks=args.tasks,
+        budgets=args.budgets,
+        methods=args.methods,
+        observations=args.observations,
+        seeds=args.seeds,
+        out=args.out,
+        num_draws=args.num_draws,
+        sweep_steps=args.steps,
+        sweep_observations=args.sweep_observations,
+        batched_draws=args.batched_draws,
+        batched_num_x=args.batched_num_x,
+        threads=args.threads,
+        c2st_jobs=args.c2st_jobs,
     )
     if args.quick:
         settings.tasks, settings.budgets, settings.observations = ["two_moons"], [300], [1]

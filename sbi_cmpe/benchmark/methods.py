@@ -6,11 +6,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
 
-import torch
+from sbi.inference import FMPE, NPE, NPSE
 from torch import Tensor
 from torch.distributions import Distribution
 
-from sbi.inference import FMPE, NPE, NPSE
 from sbi_cmpe import CMPEInference
 
 __all__ = ["METHODS", "Trained", "train_method"]

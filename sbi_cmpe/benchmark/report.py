@@ -12,7 +12,13 @@ from sbi_cmpe.benchmark.run import C2ST_NAME, iter_rows
 
 __all__ = ["summarize", "markdown_table", "plot"]
 
-LABELS = {"cmpe": "CMPE", "npe_maf": "NPE-maf", "npe_nsf": "NPE-nsf", "fmpe": "FMPE", "npse": "NPSE"}
+LABELS = {
+    "cmpe": "CMPE",
+    "npe_maf": "NPE-maf",
+    "npe_nsf": "NPE-nsf",
+    "fmpe": "FMPE",
+    "npse": "NPSE",
+}
 
 
 def _f(value: str) -> float:
@@ -55,7 +61,8 @@ def markdown_table(csv_path: str | Path) -> str:
         batched = "n/a" if math.isnan(s["batched_time_s"]) else f"{s['batched_time_s']:.2f}"
         lines.append(
             f"| {task} | {budget:,} | {LABELS.get(method, method)} | {s['c2st']:.3f} | "
-            f"{s['train_time_s']:.0f} | {s['epochs']:.0f} | {s['sample_time_10k_s']:.3f} | {batched} |"
+            f"{s['train_time_s']:.0f} | {s['epochs']:.0f} | {s['sample_time_10k_s']:.3f} | "
+            f"{batched} |"
         )
     return "\n".join(lines)
 
@@ -67,7 +74,9 @@ def steps_table(csv_path: str | Path) -> str:
         if r["method"] == "cmpe" and r["num_steps"] != "default":
             groups[(r["task"], int(r["budget"]), r["num_steps"])].append(r)
     lines = ["| task | budget | steps | C2ST | 10k draws (s) |", "|---|---:|---:|---:|---:|"]
-    for (task, budget, k), rows in sorted(groups.items(), key=lambda i: (i[0][0], i[0][1], int(i[0][2]))):
+    for (task, budget, k), rows in sorted(
+        groups.items(), key=lambda i: (i[0][0], i[0][1], int(i[0][2]))
+    ):
         lines.append(
             f"| {task} | {budget:,} | {k} | {mean(_f(r['c2st']) for r in rows):.3f} | "
             f"{mean(_f(r['sample_time_10k_s']) for r in rows):.3f} |"
@@ -91,7 +100,9 @@ def plot(csv_path: str | Path, out: str | Path) -> List[Path]:
     fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for m in methods:
-            pts = sorted((b, s["c2st"]) for (t, b, mm), s in summary.items() if t == task and mm == m)
+            pts = sorted(
+                (b, s["c2st"]) for (t, b, mm), s in summary.items() if t == task and mm == m
+            )
             if pts:
                 ax.plot(*zip(*pts), marker="o", label=LABELS.get(m, m))
         ax.set(title=task, xscale="log", xlabel="simulations", ylim=(0.45, 1.0))
@@ -120,7 +131,9 @@ def plot(csv_path: str | Path, out: str | Path) -> List[Path]:
                 ax.scatter(s["sample_time_10k_s"], s["c2st"], label=LABELS.get(m, m))
         if sweep.get((task, budget)):
             ax.plot(*zip(*sorted(sweep[(task, budget)])), "k:", marker=".", label="CMPE steps")
-        ax.set(title=f"{task} ({budget:,})", xscale="log", xlabel="s per 10k draws", ylim=(0.45, 1.0))
+        ax.set(
+            title=f"{task} ({budget:,})", xscale="log", xlabel="s per 10k draws", ylim=(0.45, 1.0)
+        )
     axes[0][0].set_ylabel("C2ST")
     axes[0][-1].legend(fontsize=7)
     fig.tight_layout()

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence
 
+import sbi
 import torch
+from sbi.utils.metrics import c2st
 from tqdm.auto import tqdm
 
-import sbi
-from sbi.utils.metrics import c2st
 from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.methods import Trained, timed, train_method
 from sbi_cmpe.benchmark.tasks import Task, load_task
@@ -25,10 +25,29 @@ __all__ = ["Settings", "run_benchmark", "COLUMNS", "C2ST_NAME"]
 C2ST_NAME = "sbi.utils.metrics.c2st (random forest, 5-fold, z-scored)"
 
 COLUMNS = [
-    "task", "budget", "method", "seed", "observation", "num_steps", "c2st", "num_draws",
-    "train_time_s", "epochs", "optimizer_steps", "sample_time_10k_s", "batched_time_s",
-    "batched_draws", "batched_num_x", "calls_per_draw", "note", "torch_threads",
-    "sbi", "torch", "sbi_cmpe", "machine", "date",
+    "task",
+    "budget",
+    "method",
+    "seed",
+    "observation",
+    "num_steps",
+    "c2st",
+    "num_draws",
+    "train_time_s",
+    "epochs",
+    "optimizer_steps",
+    "sample_time_10k_s",
+    "batched_time_s",
+    "batched_draws",
+    "batched_num_x",
+    "calls_per_draw",
+    "note",
+    "torch_threads",
+    "sbi",
+    "torch",
+    "sbi_cmpe",
+    "machine",
+    "date",
 ]
 
 
@@ -76,7 +95,9 @@ class Settings:
 
 
 def _machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} cores, {platform.processor() or platform.system()}"
+    return (
+        f"{platform.machine()} {os.cpu_count()} cores, {platform.processor() or platform.system()}"
+    )
 
 
 def _simulations(task: Task, budget: int, seed: int, cache: Path) -> tuple:
@@ -98,13 +119,29 @@ def _done(csv_path: Path) -> set:
         return set()
     with csv_path.open() as f:
         return {
-            (r["task"], int(r["budget"]), r["method"], int(r["seed"]), int(r["observation"]), r["num_steps"])
+            (
+                r["task"],
+                int(r["budget"]),
+                r["method"],
+                int(r["seed"]),
+                int(r["observation"]),
+                r["num_steps"],
+            )
             for r in csv.DictReader(f)
         }
 
 
-def _sample(trained: Trained, x, n: int, limit: float, num_steps: Optional[int] = None, batched: bool = False):
-    kwargs = dict(show_progress_bars=False, max_sampling_time=limit, return_partial_on_timeout=True)
+def _sample(
+    trained: Trained,
+    x,
+    n: int,
+    limit: float,
+    num_steps: Optional[int] = None,
+    batched: bool = False,
+):
+    kwargs = dict(
+        show_progress_bars=False, max_sampling_time=limit, return_partial_on_timeout=True
+    )
     if num_steps is not None:
         kwargs["num_steps"] = num_steps
     posterior = trained.posterior
@@ -126,23 +163,28 @@ def run_benchmark(settings: Settings, progress: bool = True) -> Path:
     csv_path = out / "results.csv"
     done = _done(csv_path)
     common = dict(
-        torch_threads=settings.threads, sbi=sbi.__version__, torch=torch.__version__,
-        sbi_cmpe=__version__, machine=_machine(),
+        torch_threads=settings.threads,
+        sbi=sbi.__version__,
+        torch=torch.__version__,
+        sbi_cmpe=__version__,
+        machine=_machine(),
     )
     units = [
         (t, b, m, s)
-        for t in settings.tasks for b in settings.budgets for s in settings.seeds for m in settings.methods
+        for t in settings.tasks
+        for b in settings.budgets
+        for s in settings.seeds
+        for m in settings.methods
     ]
     bar = tqdm(units, disable=not progress, desc="benchmark", unit="run")
     for task_or_name, budget, method, seed in bar:
         task = load_task(task_or_name) if isinstance(task_or_name, str) else task_or_name
         bar.set_postfix_str(f"{task.name} {budget} {method} seed {seed}")
-        steps_for = lambda obs: (  # noqa: E731
-            [None] + [k for k in settings.sweep_steps]
-            if method == "cmpe" and obs in settings.sweep_observations else [None]
-        )
+        sweep = [None, *settings.sweep_steps] if method == "cmpe" else [None]
         todo = [
-            (obs, k) for obs in settings.observations for k in steps_for(obs)
+            (obs, k)
+            for obs in settings.observations
+            for k in (sweep if obs in settings.sweep_observations else [None])
             if (task.name, budget, method, seed, obs, _steps_key(k)) not in done
         ]
         if not todo:
@@ -152,7 +194,9 @@ def run_benchmark(settings: Settings, progress: bool = True) -> Path:
         rows = []
         for obs, k in todo:
             x_o = task.observation(obs)
-            samples, seconds = _sample(trained, x_o, settings.num_draws, settings.max_sampling_time, k)
+            samples, seconds = _sample(
+                trained, x_o, settings.num_draws, settings.max_sampling_time, k
+            )
             note = batched_note
             score = float("nan")
             if task.reference_samples is not None and len(samples) > 1:
@@ -160,24 +204,38 @@ def run_benchmark(settings: Settings, progress: bool = True) -> Path:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     score = c2st(
-                        samples[: len(reference)], reference[: len(samples)],
+                        samples[: len(reference)],
+                        reference[: len(samples)],
                         classifier_kwargs={"n_jobs": settings.c2st_jobs},
                     ).item()
             if len(samples) < settings.num_draws:
                 note = f"{note}; only {len(samples)} draws within the time limit".strip("; ")
             num_steps = trained.posterior.num_steps if method == "cmpe" else ""
-            rows.append(dict(
-                task=task.name, budget=budget, method=method, seed=seed, observation=obs,
-                num_steps=_steps_key(k) if k is not None else _steps_key(None),
-                c2st=round(score, 4), num_draws=len(samples),
-                train_time_s=round(trained.train_time_s, 2), epochs=trained.epochs,
-                optimizer_steps=trained.optimizer_steps,
-                sample_time_10k_s=round(seconds * 10_000 / settings.num_draws, 4),
-                batched_time_s=batched_time if k is None else "",
-                batched_draws=settings.batched_draws, batched_num_x=settings.batched_num_x,
-                calls_per_draw=(k or num_steps) if method == "cmpe" else trained.calls_per_draw or "",
-                note=note, date=datetime.date.today().isoformat(), **common,
-            ))
+            rows.append(
+                dict(
+                    task=task.name,
+                    budget=budget,
+                    method=method,
+                    seed=seed,
+                    observation=obs,
+                    num_steps=_steps_key(k) if k is not None else _steps_key(None),
+                    c2st=round(score, 4),
+                    num_draws=len(samples),
+                    train_time_s=round(trained.train_time_s, 2),
+                    epochs=trained.epochs,
+                    optimizer_steps=trained.optimizer_steps,
+                    sample_time_10k_s=round(seconds * 10_000 / settings.num_draws, 4),
+                    batched_time_s=batched_time if k is None else "",
+                    batched_draws=settings.batched_draws,
+                    batched_num_x=settings.batched_num_x,
+                    calls_per_draw=(k or num_steps)
+                    if method == "cmpe"
+                    else trained.calls_per_draw or "",
+                    note=note,
+                    date=datetime.date.today().isoformat(),
+                    **common,
+                )
+            )
         _append(csv_path, rows)
     return csv_path
 
@@ -187,7 +245,9 @@ def _steps_key(k: Optional[int]) -> str:
     return "default" if k is None else str(k)
 
 
-def _trained(task: Task, budget: int, method: str, seed: int, settings: Settings, cache: Path) -> Trained:
+def _trained(
+    task: Task, budget: int, method: str, seed: int, settings: Settings, cache: Path
+) -> Trained:
     """Train once per (task, budget, method, seed), cached on disk."""
     path = cache / f"posterior_{task.name}_{budget}_{method}_{seed}.pt"
     if path.exists():
@@ -208,11 +268,19 @@ def _batched_timing(task: Task, trained: Trained, settings: Settings) -> tuple:
     per_draw = single / min(settings.num_draws, 1_000)
     expected = per_draw * settings.batched_draws * settings.batched_num_x
     if per_draw * 10_000 > settings.batched_max_single_s:
-        return "", f"batched timing skipped: 10k draws take {per_draw * 10_000:.1f} s, so about {expected:.0f} s expected"
+        return (
+            "",
+            f"batched timing skipped: 10k draws take {per_draw * 10_000:.1f} s, "
+            f"so about {expected:.0f} s expected",
+        )
     torch.manual_seed(0)
     xs = task.simulator(task.prior.sample((settings.batched_num_x,)))
-    samples, seconds = _sample(trained, xs, settings.batched_draws, settings.max_sampling_time, batched=True)
-    note = "" if samples.shape[0] == settings.batched_draws else "batched timing hit the time limit"
+    samples, seconds = _sample(
+        trained, xs, settings.batched_draws, settings.max_sampling_time, batched=True
+    )
+    note = (
+        "" if samples.shape[0] == settings.batched_draws else "batched timing hit the time limit"
+    )
     return round(seconds, 3), note
 
 

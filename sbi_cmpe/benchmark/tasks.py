@@ -77,9 +77,7 @@ def load_task(name: str) -> Task:
     try:
         import sbibm
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "The benchmark needs sbibm: pip install 'sbi-cmpe[benchmark]'."
-        ) from err
+        raise ImportError("The benchmark needs sbibm: pip install 'sbi-cmpe[benchmark]'.") from err
     with _torch_load_allowing_pickles():
         task = sbibm.get_task(name)
         simulator = task.get_simulator()
