@@ -17,7 +17,11 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--tasks", nargs="+", default=["two_moons"], choices=SBIBM_TASKS)
     parser.add_argument("--budgets", nargs="+", type=int, default=[1_000, 10_000])
     parser.add_argument(
-        "--methods", nargs="+", default=["cmpe", "npe_maf", "npe_nsf", "fmpe"], choices=METHODS
+        "--methods",
+        nargs="+",
+        default=["cmpe", "npe_maf", "npe_nsf", "fmpe"],
+        help=f"any of {', '.join(METHODS)}; CMPE variants as "
+        "'cmpe:hidden_features=128,steps=5000'",
     )
     parser.add_argument("--observations", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])

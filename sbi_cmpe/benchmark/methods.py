@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Optional
@@ -10,7 +12,7 @@ from sbi.inference import FMPE, NPE, NPSE
 from torch import Tensor
 from torch.distributions import Distribution
 
-from sbi_cmpe import CMPEInference
+from sbi_cmpe import CMPEInference, consistency_nn
 
 __all__ = ["METHODS", "Trained", "train_method"]
 
@@ -25,6 +27,43 @@ class Trained:
     optimizer_steps: int
     calls_per_draw: Optional[int]  # network calls per draw, where known
     sample_kwargs: Dict[str, Any] = field(default_factory=dict)
+
+
+def parse_variant(method: str) -> tuple[str, Dict[str, Any]]:
+    """Split `"cmpe:hidden_features=128,steps=5000"` into `("cmpe", {...})`.
+
+    Values are parsed as Python literals where they can be (`128`, `1e-3`, `"mlp"`).
+    """
+    name, _, spec = method.partition(":")
+    options: Dict[str, Any] = {}
+    for item in filter(None, spec.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"Option {item!r} of {method!r} is not key=value.")
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    if options and name != "cmpe":
+        raise ValueError(f"Only CMPE takes options (baselines run at sbi's defaults): {method!r}.")
+    return name, options
+
+
+def _cmpe(prior: Distribution, options: Dict[str, Any], num_sims: int) -> tuple:
+    """A CMPE trainer and its `train` keywords from variant options."""
+    build_keys = set(inspect.signature(consistency_nn).parameters) - {"kwargs"}
+    train_keys = set(inspect.signature(CMPEInference.train).parameters) - {"self"}
+    unknown = set(options) - build_keys - train_keys - {"steps"}
+    if unknown:
+        raise ValueError(f"Unknown CMPE options {sorted(unknown)}.")
+    build = {k: v for k, v in options.items() if k in build_keys}
+    train = {k: v for k, v in options.items() if k in train_keys}
+    if "steps" in options:  # a budget in optimizer steps, as whole epochs
+        batch = train.get("training_batch_size", 128)
+        per_epoch = max(1, int(0.9 * num_sims) // batch)
+        train["max_num_epochs"] = max(1, -(-options["steps"] // per_epoch))
+    estimator = consistency_nn(**build) if build else "mlp"
+    return CMPEInference(prior, density_estimator=estimator, show_progress_bars=False), train
 
 
 def _trainer(method: str, prior: Distribution) -> Any:
@@ -52,7 +91,9 @@ def train_method(
     """Train `method` on `(theta, x)` with sbi's (or our) default settings.
 
     Arguments:
-        method: One of `METHODS`.
+        method: One of `METHODS`, or a CMPE variant such as
+            `"cmpe:hidden_features=128,steps=5000"` (options of `consistency_nn` and
+            `CMPEInference.train`, and `steps`, a budget in optimizer steps).
         prior: The task's prior.
         theta: Parameters `(N, D)`.
         x: Simulations `(N, *x_shape)`.
@@ -61,20 +102,25 @@ def train_method(
     Returns:
         The trained posterior and its cost.
     """
-    trainer = _trainer(method, prior)
-    kwargs = {} if max_num_epochs is None else {"max_num_epochs": max_num_epochs}
+    name, options = parse_variant(method)
+    if name == "cmpe":
+        trainer, kwargs = _cmpe(prior, options, len(theta))
+    else:
+        trainer, kwargs = _trainer(name, prior), {}
+    if max_num_epochs is not None:
+        kwargs["max_num_epochs"] = max_num_epochs
     trainer.append_simulations(theta, x)
     start = time.perf_counter()
     trainer.train(**kwargs)
     seconds = time.perf_counter() - start
     epochs = trainer.summary["epochs_trained"][-1]
-    if method == "cmpe":
+    if name == "cmpe":
         steps = trainer._step
     else:
         batch = 200  # sbi's default training_batch_size
         steps = epochs * (len(trainer.train_indices) // batch or 1)
     posterior = trainer.build_posterior()
-    calls = posterior.num_steps if method == "cmpe" else (1 if method.startswith("npe") else None)
+    calls = posterior.num_steps if name == "cmpe" else (1 if name.startswith("npe") else None)
     return Trained(posterior, seconds, int(epochs), int(steps), calls)
 
 

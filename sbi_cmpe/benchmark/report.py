@@ -71,7 +71,7 @@ def steps_table(csv_path: str | Path) -> str:
     """CMPE's step sweep: C2ST and time for 10k draws per number of steps."""
     groups: Dict[Tuple[str, int, str], List[dict]] = defaultdict(list)
     for r in iter_rows(csv_path):
-        if r["method"] == "cmpe" and r["num_steps"] != "default":
+        if r["method"].startswith("cmpe") and r["num_steps"] != "default":
             groups[(r["task"], int(r["budget"]), r["num_steps"])].append(r)
     lines = ["| task | budget | steps | C2ST | 10k draws (s) |", "|---|---:|---:|---:|---:|"]
     for (task, budget, k), rows in sorted(
@@ -116,7 +116,7 @@ def plot(csv_path: str | Path, out: str | Path) -> List[Path]:
     sweep: Dict[Tuple[str, int], List[Tuple[float, float]]] = defaultdict(list)
     groups: Dict[Tuple[str, int, int], List[dict]] = defaultdict(list)
     for r in iter_rows(csv_path):
-        if r["method"] == "cmpe" and r["num_steps"] != "default":
+        if r["method"].startswith("cmpe") and r["num_steps"] != "default":
             groups[(r["task"], int(r["budget"]), int(r["num_steps"]))].append(r)
     for (task, budget, _), rows in sorted(groups.items()):
         sweep[(task, budget)].append(

@@ -6,6 +6,7 @@ import csv
 import datetime
 import os
 import platform
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,7 +181,7 @@ def run_benchmark(settings: Settings, progress: bool = True) -> Path:
     for task_or_name, budget, method, seed in bar:
         task = load_task(task_or_name) if isinstance(task_or_name, str) else task_or_name
         bar.set_postfix_str(f"{task.name} {budget} {method} seed {seed}")
-        sweep = [None, *settings.sweep_steps] if method == "cmpe" else [None]
+        sweep = [None, *settings.sweep_steps] if method.startswith("cmpe") else [None]
         todo = [
             (obs, k)
             for obs in settings.observations
@@ -210,7 +211,8 @@ def run_benchmark(settings: Settings, progress: bool = True) -> Path:
                     ).item()
             if len(samples) < settings.num_draws:
                 note = f"{note}; only {len(samples)} draws within the time limit".strip("; ")
-            num_steps = trained.posterior.num_steps if method == "cmpe" else ""
+            is_cmpe = method.startswith("cmpe")
+            num_steps = trained.posterior.num_steps if is_cmpe else ""
             rows.append(
                 dict(
                     task=task.name,
@@ -249,7 +251,8 @@ def _trained(
     task: Task, budget: int, method: str, seed: int, settings: Settings, cache: Path
 ) -> Trained:
     """Train once per (task, budget, method, seed), cached on disk."""
-    path = cache / f"posterior_{task.name}_{budget}_{method}_{seed}.pt"
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", method)
+    path = cache / f"posterior_{task.name}_{budget}_{label}_{seed}.pt"
     if path.exists():
         return torch.load(path, weights_only=False)
     theta, x = _simulations(task, budget, seed, cache)
