@@ -61,3 +61,33 @@ def test_custom_task_is_pluggable(tmp_path):
     )
     run_benchmark(settings, progress=False)
     assert "| shifted_box | 200 | CMPE |" in markdown_table(tmp_path / "results.csv")
+
+
+def test_cmpe_variants_parse_and_baselines_refuse_options():
+    from sbi_cmpe.benchmark.methods import parse_variant
+
+    assert parse_variant("cmpe:hidden_features=128,steps=5000,model=ada_mlp") == (
+        "cmpe",
+        {"hidden_features": 128, "steps": 5000, "model": "ada_mlp"},
+    )
+    assert parse_variant("npe_nsf") == ("npe_nsf", {})
+    with pytest.raises(ValueError, match="baselines run at sbi's defaults"):
+        parse_variant("fmpe:hidden_features=3")
+    with pytest.raises(ValueError, match="not key=value"):
+        parse_variant("cmpe:width")
+
+
+def test_cmpe_variant_trains_with_its_options():
+    from sbi_cmpe.benchmark.methods import train_method
+
+    prior = BoxUniform(-torch.ones(2), torch.ones(2))
+    theta = prior.sample((300,))
+    trained = train_method(
+        "cmpe:hidden_features=16,num_layers=1,steps=30,num_steps=3",
+        prior,
+        theta,
+        theta + 0.1 * torch.randn_like(theta),
+    )
+    assert trained.posterior.num_steps == 3 == trained.calls_per_draw
+    assert trained.optimizer_steps == 30  # 15 epochs of 2 batches of 128 (270 training sims)
+    assert trained.posterior.estimator.net.output_layer.in_features == 16
