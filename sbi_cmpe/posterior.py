@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import partial
 from typing import Any, Optional, Union
 
@@ -27,6 +28,10 @@ _NO_DENSITY = (
     "ConsistencyPosterior. Use `.sample()` (e.g. with a KDE or a classifier on the "
     "samples), or train NPE (`sbi.inference.NPE`) when you need `log_prob`."
 )
+
+
+# Acceptance rate of prior-support rejection below which `sample` warns.
+LOW_ACCEPTANCE = 0.01
 
 
 class _SamplingOnlyPotential(BasePotential):
@@ -124,7 +129,20 @@ class ConsistencyPosterior(NeuralPosterior):
             )
         if not torch.isfinite(x).all():
             raise ValueError("x contains NaN or infinite values.")
-        return x.to(self._device)
+        return x.to(self._estimator_device())
+
+    def _estimator_device(self) -> torch.device:
+        """Where the estimator's weights are (also after `torch.load(map_location=...)`)."""
+        return next(self.estimator.parameters()).device
+
+    def __setstate__(self, state_dict: dict) -> None:
+        """Restore a pickled posterior; its device is wherever the weights were loaded."""
+        self.__dict__ = state_dict
+        device = self._estimator_device()
+        self._device = device
+        self.potential_fn.device = device
+        if self._x is not None:
+            self._x = self._x.to(device)
 
     def _draws(
         self, sample_shape: torch.Size, condition: Tensor, num_steps: int, chunk: int
@@ -161,7 +179,7 @@ class ConsistencyPosterior(NeuralPosterior):
         self.estimator.eval()
         draw = partial(self._draws, num_steps=num_steps, chunk=chunk)
         if reject_outside_prior and not _unbounded(self.prior):
-            return rejection.accept_reject_sample(
+            samples, rates = rejection.accept_reject_sample(
                 proposal=draw,
                 accept_reject_fn=lambda theta: within_support(self.prior, theta),
                 num_samples=num_samples,
@@ -170,7 +188,17 @@ class ConsistencyPosterior(NeuralPosterior):
                 proposal_sampling_kwargs={"condition": x},
                 max_sampling_time=max_sampling_time,
                 return_partial_on_timeout=return_partial_on_timeout,
-            )[0]
+            )
+            if float(rates.min()) < LOW_ACCEPTANCE:
+                warnings.warn(
+                    f"Only {float(rates.min()):.2%} of the draws fell inside the prior's "
+                    "support (for the worst x), so sampling was slow. The estimator may be "
+                    "poorly trained for this x, or x may be unlike the simulations; "
+                    "`max_sampling_time` bounds the time and `reject_outside_prior=False` "
+                    "skips the rejection.",
+                    stacklevel=3,
+                )
+            return samples
         samples = draw(torch.Size((num_samples,)), x)
         if not reject_outside_prior:
             warn_if_outside_prior_support(self.prior, samples)
@@ -226,6 +254,8 @@ class ConsistencyPosterior(NeuralPosterior):
             max_sampling_time,
             return_partial_on_timeout,
         )
+        if samples.shape[0] < sample_shape.numel():  # partial, after `max_sampling_time`
+            return samples[:, 0]
         return samples[:, 0].reshape(*sample_shape, *self.estimator.input_shape)
 
     def sample_batched(
@@ -267,6 +297,8 @@ class ConsistencyPosterior(NeuralPosterior):
             max_sampling_time,
             return_partial_on_timeout,
         )
+        if samples.shape[0] < sample_shape.numel():  # partial, after `max_sampling_time`
+            return samples
         return samples.reshape(*sample_shape, x.shape[0], *self.estimator.input_shape)
 
     def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, **kwargs: Any) -> Tensor:

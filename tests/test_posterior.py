@@ -157,3 +157,51 @@ def test_posterior_num_steps_default():
     assert inference.build_posterior(num_steps=5).num_steps == 5
     with pytest.raises(ValueError, match="sample directly"):
         inference.build_posterior(sample_with="mcmc")
+
+
+def bounded_posterior(low: float, high: float) -> ConsistencyPosterior:
+    """An untrained 1-d estimator (draws spread over about ±1) with a narrow prior."""
+    torch.manual_seed(0)
+    build = consistency_nn(hidden_features=8, num_layers=1, time_embedding_dim=8)
+    estimator = build(torch.randn(100, 1), torch.randn(100, 1))
+    return ConsistencyPosterior(estimator, BoxUniform(low * torch.ones(1), high * torch.ones(1)))
+
+
+def test_low_acceptance_warns_with_the_rate():
+    posterior = bounded_posterior(0.0, 0.01)
+    with pytest.warns(UserWarning, match=r"Only 0\.\d\d% of the draws fell inside"):
+        samples = posterior.sample((20,), x=torch.zeros(1), show_progress_bars=False)
+    assert ((samples >= 0) & (samples < 0.01)).all()
+
+
+def test_max_sampling_time_returns_partial_or_raises():
+    posterior = bounded_posterior(0.0, 1e-5)
+    with pytest.warns(UserWarning, match="Returning partial results"):
+        samples = posterior.sample(
+            (10_000,),
+            x=torch.zeros(1),
+            max_sampling_time=0.5,
+            return_partial_on_timeout=True,
+            show_progress_bars=False,
+        )
+    assert 0 < len(samples) < 10_000
+    with pytest.raises(RuntimeError, match="max_sampling_time"):
+        posterior.sample(
+            (10_000,), x=torch.zeros(1), max_sampling_time=0.5, show_progress_bars=False
+        )
+
+
+def test_torch_save_and_load_of_posterior_and_estimator(posteriors, tmp_path):
+    posterior = posteriors[3].set_default_x(torch.zeros(3))
+    torch.save(posterior, tmp_path / "posterior.pt")
+    torch.save(posterior.estimator, tmp_path / "estimator.pt")
+    restored = torch.load(tmp_path / "posterior.pt", weights_only=False, map_location="cpu")
+    estimator = torch.load(tmp_path / "estimator.pt", weights_only=False, map_location="cpu")
+    torch.manual_seed(2)
+    a = posterior.sample((30,), show_progress_bars=False)
+    torch.manual_seed(2)
+    b = restored.sample((30,), show_progress_bars=False)
+    assert torch.equal(a, b)
+    torch.manual_seed(2)
+    c = ConsistencyPosterior(estimator, posterior.prior).sample((30,), x=torch.zeros(3))
+    assert torch.equal(a, c)
