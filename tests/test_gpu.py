@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from sbi.utils import BoxUniform
+
 from sbi_cmpe import CMPEInference, consistency_nn
 
 pytestmark = [
