@@ -160,7 +160,7 @@ class ConsistencyPosterior(NeuralPosterior):
 
     def _sample(
         self,
-        num_samples: int,
+        sample_shape: torch.Size,
         x: Tensor,
         num_steps: Optional[int],
         max_sampling_batch_size: Optional[int],
@@ -169,6 +169,9 @@ class ConsistencyPosterior(NeuralPosterior):
         max_sampling_time: Optional[float],
         return_partial_on_timeout: bool,
     ) -> Tensor:
+        """Draws of shape `(*sample_shape, B, *theta_shape)`; `(n, B, *theta_shape)` with
+        `n` below the requested number when `max_sampling_time` cut rejection short."""
+        num_samples = sample_shape.numel()
         num_steps = self.num_steps if num_steps is None else num_steps
         sampling_times(num_steps, self.estimator.eps, self.estimator.T)  # validates
         chunk = (
@@ -198,11 +201,13 @@ class ConsistencyPosterior(NeuralPosterior):
                     "skips the rejection.",
                     stacklevel=3,
                 )
+        else:
+            samples = draw(torch.Size((num_samples,)), x)
+            if not reject_outside_prior:
+                warn_if_outside_prior_support(self.prior, samples)
+        if samples.shape[0] < num_samples:  # partial, after `max_sampling_time`
             return samples
-        samples = draw(torch.Size((num_samples,)), x)
-        if not reject_outside_prior:
-            warn_if_outside_prior_support(self.prior, samples)
-        return samples
+        return samples.reshape(*sample_shape, x.shape[0], *self.estimator.input_shape)
 
     def sample(
         self,
@@ -245,7 +250,7 @@ class ConsistencyPosterior(NeuralPosterior):
                 "is permutation invariant for i.i.d. trials."
             )
         samples = self._sample(
-            sample_shape.numel(),
+            sample_shape,
             x,
             num_steps,
             max_sampling_batch_size,
@@ -254,9 +259,7 @@ class ConsistencyPosterior(NeuralPosterior):
             max_sampling_time,
             return_partial_on_timeout,
         )
-        if samples.shape[0] < sample_shape.numel():  # partial, after `max_sampling_time`
-            return samples[:, 0]
-        return samples[:, 0].reshape(*sample_shape, *self.estimator.input_shape)
+        return samples.select(-1 - len(self.estimator.input_shape), 0)  # drop the x batch
 
     def sample_batched(
         self,
@@ -287,8 +290,8 @@ class ConsistencyPosterior(NeuralPosterior):
         """
         sample_shape = torch.Size(sample_shape)
         x = self._checked_x(x)
-        samples = self._sample(
-            sample_shape.numel(),
+        return self._sample(
+            sample_shape,
             x,
             num_steps,
             max_sampling_batch_size,
@@ -297,9 +300,6 @@ class ConsistencyPosterior(NeuralPosterior):
             max_sampling_time,
             return_partial_on_timeout,
         )
-        if samples.shape[0] < sample_shape.numel():  # partial, after `max_sampling_time`
-            return samples
-        return samples.reshape(*sample_shape, x.shape[0], *self.estimator.input_shape)
 
     def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, **kwargs: Any) -> Tensor:
         """Not available: a consistency model has no tractable density."""
