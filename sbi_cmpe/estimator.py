@@ -137,7 +137,11 @@ class ConsistencyEstimator(ConditionalEstimator):
 
     @torch.no_grad()
     def sample(
-        self, sample_shape: torch.Size, condition: Tensor, num_steps: Optional[int] = None
+        self,
+        sample_shape: torch.Size,
+        condition: Tensor,
+        num_steps: Optional[int] = None,
+        generator: Optional[torch.Generator] = None,
     ) -> Tensor:
         r"""Multistep consistency sampling (Song et al., 2023, Algorithm 1).
 
@@ -149,6 +153,7 @@ class ConsistencyEstimator(ConditionalEstimator):
             sample_shape: Number of draws per condition, as a shape.
             condition: Conditions of shape `(B, *condition_shape)`.
             num_steps: Number of steps $K \geq 1$; `None` uses the estimator's default.
+            generator: Optional CPU random generator (for draws with fixed noise).
 
         Returns:
             Samples of shape `(*sample_shape, B, *input_shape)`.
@@ -162,7 +167,10 @@ class ConsistencyEstimator(ConditionalEstimator):
         theta = torch.empty(n * batch, dim, device=embedded.device)
         t = torch.empty(n * batch, device=embedded.device)
         for i, tau in enumerate(times):
-            noise = torch.randn_like(theta)
+            if generator is None:
+                noise = torch.randn_like(theta)
+            else:
+                noise = torch.randn(theta.shape, generator=generator).to(theta.device)
             if i == 0:
                 theta_t = tau * noise
             else:
