@@ -181,3 +181,43 @@ def test_drop_in_for_npe_arguments(tiny_builder):
     inference.append_simulations(theta, x).train(**kwargs)
     npe = NPE(inference._prior, show_progress_bars=False)
     npe.append_simulations(theta, x).train(**kwargs)
+
+
+def test_best_weights_are_restored(tiny_builder, monkeypatch):
+    """The weights of the epoch with the best validation score come back."""
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    scores = iter([3.0, 2.0, 1.0, 2.5, 2.6, 2.7, 2.8])
+    snapshots = []
+
+    def validation(*args):
+        snapshots.append({k: v.clone() for k, v in inference._neural_net.state_dict().items()})
+        return next(scores)
+
+    monkeypatch.setattr(inference, "_validation_loss", validation)
+    est = inference.train(max_num_epochs=7, training_batch_size=50)
+    assert inference.summary["best_validation_loss"] == [1.0]
+    assert all(torch.equal(v, snapshots[2][k]) for k, v in est.state_dict().items())
+
+
+def test_stopping_waits_for_the_final_grid(tiny_builder, monkeypatch):
+    """A score that never improves stops training only once the grid is final."""
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: 1.0)
+    inference.train(max_num_epochs=40, training_batch_size=50, stop_after_epochs=2)
+    # 40 epochs of 5 steps: the final grid starts at step 150 (epoch 31).
+    assert inference._num_points == 51
+    assert 31 <= inference.epoch < 40
+
+
+def test_validation_score_is_an_energy_score(tiny_builder):
+    """Lower for draws centred on the truth than for draws shifted away from it."""
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x).train(max_num_epochs=1)
+    net = inference._neural_net
+    val_theta, val_x = inference._validation_data()
+    good = inference._validation_loss(val_theta, val_x, 50)
+    far = inference._validation_loss(val_theta + 10 * net.theta_std, val_x, 50)
+    assert good < far
+    assert good == inference._validation_loss(val_theta, val_x, 50)  # fixed noise
