@@ -54,6 +54,14 @@ def _unbounded(prior: Any) -> bool:
     return support is constraints.real
 
 
+def _checked_shape(sample_shape: Shape) -> torch.Size:
+    """`sample_shape` as a `torch.Size`, refusing negative sizes."""
+    shape = torch.Size(sample_shape)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"sample_shape must not have negative sizes, got {tuple(shape)}.")
+    return shape
+
+
 class ConsistencyPosterior(NeuralPosterior):
     r"""Posterior $p(\theta \mid x)$ sampled by a consistency model.
 
@@ -236,7 +244,7 @@ class ConsistencyPosterior(NeuralPosterior):
         Returns:
             Samples of shape `(*sample_shape, *theta_shape)`.
         """
-        sample_shape = torch.Size(sample_shape)
+        sample_shape = _checked_shape(sample_shape)
         if x is None and self.default_x is None:
             raise ValueError(
                 "No x given and no default x set: pass `x=...` or call "
@@ -288,7 +296,7 @@ class ConsistencyPosterior(NeuralPosterior):
         Returns:
             Samples of shape `(*sample_shape, B, *theta_shape)`.
         """
-        sample_shape = torch.Size(sample_shape)
+        sample_shape = _checked_shape(sample_shape)
         x = self._checked_x(x)
         return self._sample(
             sample_shape,
