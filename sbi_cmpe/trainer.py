@@ -38,6 +38,8 @@ __all__ = ["CMPEInference", "DEFAULT_NUM_STEPS"]
 DEFAULT_NUM_STEPS = 10_000
 # Least number of posterior draws scored per validation (energy score, see `train`).
 VALIDATION_ROWS = 2_048
+# Relative excess over the best validation score that counts as overfitting (see `train`).
+OVERFIT_TOLERANCE = 0.1
 
 
 class CMPEInference(NeuralInference):
@@ -255,10 +257,12 @@ class CMPEInference(NeuralInference):
         held-out simulations (noise fixed once), a proper scoring rule of the posterior
         itself, so its meaning does not change as the curriculum does (the consistency
         loss would: it depends on the grid, and a blurry early model scores well on it).
-        After `stop_after_epochs` epochs without improvement training stops; in any
-        case the weights with the best validation score are returned (as sbi does).
-        With few simulations this stops a consistency model from memorizing its
-        training parameters (an under-dispersed, biased posterior).
+        Its fluctuations are larger than the gains of the last, annealed steps, so the
+        run ends with its final weights unless the score is clearly worse (by more than
+        `OVERFIT_TOLERANCE`, 10%) than its best: then the best weights come back, and
+        after `stop_after_epochs` such epochs in a row training stops. With few
+        simulations this stops a consistency model from memorizing its training
+        parameters (an under-dispersed, biased posterior).
 
         Arguments:
             training_batch_size: Batch size.
@@ -336,9 +340,7 @@ class CMPEInference(NeuralInference):
                     val=f"{self._val_loss:.3g}",
                     N=self._num_points,
                 )
-                # Best weights are tracked in every stage; stopping waits for the final
-                # grid, since the score still improves in bursts as the grid is refined.
-                if self._converged(self.epoch, stop_after_epochs) and self._final_stage(net):
+                if self._converged(self.epoch, stop_after_epochs):
                     break
             self._interrupted = False
         except KeyboardInterrupt:
@@ -352,7 +354,7 @@ class CMPEInference(NeuralInference):
             raise
         finally:
             bar.close()
-        if self._best_model_state_dict is not None and self._val_loss > self._best_val_loss:
+        if self._best_model_state_dict is not None and self._degraded():
             net.load_state_dict(self._best_model_state_dict)
 
         self._summary["epochs_trained"].append(self.epoch)
@@ -441,18 +443,22 @@ class CMPEInference(NeuralInference):
                 total += (to_truth - spread.sum((1, 2)) / (2 * m * (m - 1))).sum().item()
         return total / len(theta)
 
-    def _final_stage(self, net: ConsistencyEstimator) -> bool:
-        """Whether the curriculum has reached its final grid ($s_1$ intervals)."""
-        return self._num_points is not None and self._num_points >= net.s1 + 1
+    def _degraded(self) -> bool:
+        """Whether the last validation score is clearly (`OVERFIT_TOLERANCE`) off its best."""
+        return self._val_loss > self._best_val_loss + OVERFIT_TOLERANCE * abs(self._best_val_loss)
 
     def _converged(self, epoch: int, stop_after_epochs: int) -> bool:
-        """Keep the weights with the best validation loss; stop after patience."""
+        """Keep the best weights; stop once the score has been degraded for a while.
+
+        Small fluctuations of the score are not a reason to stop: the annealed weights
+        at the end of the cosine schedule are better than its noise can show.
+        """
         if self._val_loss < self._best_val_loss:
             self._best_val_loss = self._val_loss
             self._best_model_state_dict = deepcopy(self._neural_net.state_dict())
-            self._epochs_since_last_improvement = 0
-        else:
-            self._epochs_since_last_improvement += 1
+        self._epochs_since_last_improvement = (
+            self._epochs_since_last_improvement + 1 if self._degraded() else 0
+        )
         return self._epochs_since_last_improvement >= stop_after_epochs
 
     def _initialize_neural_network(self, retrain_from_scratch: bool, start_idx: int) -> None:

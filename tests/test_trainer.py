@@ -200,15 +200,27 @@ def test_best_weights_are_restored(tiny_builder, monkeypatch):
     assert all(torch.equal(v, snapshots[2][k]) for k, v in est.state_dict().items())
 
 
-def test_stopping_waits_for_the_final_grid(tiny_builder, monkeypatch):
-    """A score that never improves stops training only once the grid is final."""
+def test_clear_overfitting_stops_training(tiny_builder, monkeypatch):
+    """Scores more than 10% above the best for `stop_after_epochs` epochs stop the run."""
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
-    monkeypatch.setattr(inference, "_validation_loss", lambda *args: 1.0)
-    inference.train(max_num_epochs=40, training_batch_size=50, stop_after_epochs=2)
-    # 40 epochs of 5 steps: the final grid starts at step 150 (epoch 31).
-    assert inference._num_points == 51
-    assert 31 <= inference.epoch < 40
+    scores = iter([1.0] + [2.0] * 50)
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
+    inference.train(max_num_epochs=40, training_batch_size=50, stop_after_epochs=3)
+    assert inference.epoch == 4
+
+
+def test_small_fluctuations_keep_the_final_weights(tiny_builder, monkeypatch):
+    """Within 10% of the best, the annealed weights of the last step are kept."""
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    scores = iter([1.0, 1.05] * 10)
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
+    est = inference.train(max_num_epochs=6, training_batch_size=50, stop_after_epochs=2)
+    assert inference.epoch == 6
+    final = {k: v.clone() for k, v in est.state_dict().items()}
+    assert inference._best_model_state_dict is not None
+    assert any(not torch.equal(v, inference._best_model_state_dict[k]) for k, v in final.items())
 
 
 def test_validation_score_is_an_energy_score(tiny_builder):
