@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--batched-draws", type=int, default=1_000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--c2st-jobs", type=int, default=1, help="jobs of the C2ST forest")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> Path:
         settings.max_num_epochs, settings.num_draws, settings.sweep_steps = 3, 500, [1, 2]
         settings.batched_draws, settings.batched_num_x = 20, 5
     start = time.time()
-    csv_path = run_benchmark(settings)
+    csv_path = run_benchmark(settings, progress=not args.no_progress)
     table = markdown_table(csv_path) + "\n\nCMPE sampling steps:\n\n" + steps_table(csv_path)
     (Path(settings.out) / "results.md").write_text(table + "\n")
     plot(csv_path, settings.out)
