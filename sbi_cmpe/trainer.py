@@ -8,7 +8,6 @@ import warnings
 from copy import deepcopy
 from typing import Any, Literal, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from sbi.inference.trainers.base import NeuralInference
 from sbi.sbi_types import Tracker
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 from typing_extensions import Self
 
 from sbi_cmpe.consistency import num_discretization_steps
+from sbi_cmpe.data import checked_simulations
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
@@ -141,7 +141,14 @@ class CMPEInference(NeuralInference):
                 f"different proposal ({type(proposal).__name__}) was passed. Pass "
                 "proposal=None, or use sbi's NPE for sequential inference."
             )
-        theta, x = self._validated(theta, x)
+        theta, x = checked_simulations(
+            theta,
+            x,
+            prior=None if isinstance(self._prior, ImproperEmpirical) else self._prior,
+            earlier=(self._theta_roundwise[0], self._x_roundwise[0])
+            if self._theta_roundwise
+            else None,
+        )
         exclude = True if exclude_invalid_x is None else exclude_invalid_x
         invalid = ~(torch.isfinite(x.reshape(len(x), -1)).all(dim=1))
         if exclude and invalid.all():
@@ -182,53 +189,6 @@ class CMPEInference(NeuralInference):
                 theta_all, torch.ones(len(theta_all), device=self._device)
             )
         return self
-
-    def _validated(self, theta: Any, x: Any) -> Tuple[Tensor, Tensor]:
-        """Check types and shapes of new simulations against the prior and earlier ones."""
-        converted = []
-        for name, value in (("theta", theta), ("x", x)):
-            if isinstance(value, np.ndarray):
-                value = torch.from_numpy(value)
-            if not isinstance(value, Tensor):
-                raise TypeError(
-                    f"{name} must be a torch tensor or a numpy array, got {type(value).__name__}."
-                )
-            if value.dtype != torch.float32:
-                if value.is_complex() or value.dtype == torch.bool:
-                    raise TypeError(f"{name} must hold real numbers, got dtype {value.dtype}.")
-                value = value.float()  # float64 and integer simulations are common
-            converted.append(value)
-        theta, x = converted
-        if theta.dim() != 2:
-            raise ValueError(f"theta must have shape (N, D), got {tuple(theta.shape)}.")
-        if x.dim() < 2:
-            raise ValueError(f"x must have shape (N, *x_shape), got {tuple(x.shape)}.")
-        if len(theta) != len(x):
-            raise ValueError(
-                f"theta and x must have the same number of simulations, got "
-                f"{len(theta)} parameter sets and {len(x)} simulations."
-            )
-        if self._prior is not None and not isinstance(self._prior, ImproperEmpirical):
-            event = self._prior.event_shape
-            if event and tuple(theta.shape[1:]) != tuple(event):
-                raise ValueError(
-                    f"theta has {theta.shape[1]} dimensions per parameter set but the "
-                    f"prior has event shape {tuple(event)}."
-                )
-        if self._theta_roundwise:
-            if theta.shape[1:] != self._theta_roundwise[0].shape[1:]:
-                raise ValueError(
-                    f"theta of shape {tuple(theta.shape[1:])} per set does not match "
-                    f"the earlier simulations' {tuple(self._theta_roundwise[0].shape[1:])}."
-                )
-            if x.shape[1:] != self._x_roundwise[0].shape[1:]:
-                raise ValueError(
-                    f"x of shape {tuple(x.shape[1:])} per simulation does not match the "
-                    f"earlier simulations' {tuple(self._x_roundwise[0].shape[1:])}."
-                )
-        if not torch.isfinite(theta).all():
-            raise ValueError("theta contains NaN or infinite values.")
-        return theta, x
 
     # -------------------------------------------------------------- training
     def train(
