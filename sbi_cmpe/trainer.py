@@ -31,15 +31,14 @@ from sbi_cmpe.data import checked_simulations
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
+from sbi_cmpe.validation import energy_score, is_degraded
 
 __all__ = ["CMPEInference", "DEFAULT_NUM_STEPS"]
 
 # Optimizer steps of a run when `max_num_epochs` is not given (see `train`).
 DEFAULT_NUM_STEPS = 10_000
-# Least number of posterior draws scored per validation (energy score, see `train`).
-VALIDATION_ROWS = 2_048
-# Relative excess over the best validation score that counts as overfitting (see `train`).
-OVERFIT_TOLERANCE = 0.1
+# Least number of optimizer steps between two validations (see `train`).
+MIN_STEPS_PER_VALIDATION = 50
 
 
 class CMPEInference(NeuralInference):
@@ -214,15 +213,19 @@ class CMPEInference(NeuralInference):
         steps that really run.
 
         Stopping: the validation loss is the energy score of posterior draws at the
-        held-out simulations (noise fixed once), a proper scoring rule of the posterior
-        itself, so its meaning does not change as the curriculum does (the consistency
-        loss would: it depends on the grid, and a blurry early model scores well on it).
-        Its fluctuations are larger than the gains of the last, annealed steps, so the
-        run ends with its final weights unless the score is clearly worse (by more than
-        `OVERFIT_TOLERANCE`, 10%) than its best: then the best weights come back, and
-        after `stop_after_epochs` such epochs in a row training stops. With few
-        simulations this stops a consistency model from memorizing its training
-        parameters (an under-dispersed, biased posterior).
+        held-out simulations (noise fixed once, see `sbi_cmpe.validation`), a proper
+        scoring rule of the posterior itself, so its meaning does not change as the
+        curriculum does (the consistency loss would: it depends on the grid, and a blurry
+        early model scores well on it). It is computed after every epoch that ends at
+        least `MIN_STEPS_PER_VALIDATION` (50) optimizer steps after the last validation,
+        and after the last epoch; with few simulations (a few batches per epoch) it
+        would otherwise cost more than the training. Its fluctuations are larger than
+        the gains of the last, annealed steps, so the run ends with its final weights
+        unless the score is clearly worse than its best (by more than 10%, see
+        `OVERFIT_TOLERANCE`): then the best weights come back, and after
+        `stop_after_epochs` such epochs in a row training stops. With few simulations
+        this stops a consistency model from memorizing its training parameters (an
+        under-dispersed, biased posterior).
 
         Arguments:
             training_batch_size: Batch size.
@@ -280,28 +283,35 @@ class CMPEInference(NeuralInference):
             unit="step",
         )
         self._interrupted = True  # until the loop ends normally
+        # Validate about every MIN_STEPS_PER_VALIDATION steps, and after the last epoch.
+        every = max(1, math.ceil(MIN_STEPS_PER_VALIDATION / batches))
+        last_validated = self.epoch
         try:
             while self._step < total_steps:
                 start = time.time()
                 net.train()
                 train_loss = self._train_epoch(train_loader, total_steps, clip_max_norm, bar)
-                net.eval()
-                self._val_loss = self._validation_loss(val_theta, val_x, training_batch_size)
                 self.epoch += 1
                 self._summary["training_loss"].append(train_loss)
-                self._summary["validation_loss"].append(self._val_loss)
-                self._summary["epoch_durations_sec"].append(time.time() - start)
                 self._tracker.log_metric("num_discretization_points", self._num_points, self.epoch)
                 lr = self.optimizer.param_groups[0]["lr"]
                 self._tracker.log_metric("learning_rate", lr, self.epoch)
-                bar.set_postfix(
-                    epoch=self.epoch,
-                    loss=f"{train_loss:.3g}",
-                    val=f"{self._val_loss:.3g}",
-                    N=self._num_points,
-                )
-                if self._converged(self.epoch, stop_after_epochs):
-                    break
+                net.eval()
+                if self.epoch % every == 0 or self._step >= total_steps:
+                    self._val_loss = self._validation_loss(val_theta, val_x)
+                    self._summary["validation_loss"].append(self._val_loss)
+                    self._tracker.log_metric("validation_loss", self._val_loss, self.epoch)
+                    bar.set_postfix(
+                        epoch=self.epoch,
+                        loss=f"{train_loss:.3g}",
+                        val=f"{self._val_loss:.3g}",
+                        N=self._num_points,
+                    )
+                    since, last_validated = self.epoch - last_validated, self.epoch
+                    if self._converged(since, stop_after_epochs):
+                        self._summary["epoch_durations_sec"].append(time.time() - start)
+                        break
+                self._summary["epoch_durations_sec"].append(time.time() - start)
             self._interrupted = False
         except KeyboardInterrupt:
             net.eval()
@@ -375,39 +385,15 @@ class CMPEInference(NeuralInference):
         theta, x, _ = self.get_simulations()
         return theta[self.val_indices], x[self.val_indices]
 
-    def _validation_loss(self, theta: Tensor, x: Tensor, batch_size: int) -> float:
-        r"""Energy score of posterior draws at held-out simulations, noise fixed (seed 0).
-
-        For each validation pair $(\theta, x)$, $m$ draws $Y_i \sim q(\cdot \mid x)$ with
-        the default number of sampling steps give the estimate
-        $\frac1m \sum_i \|Y_i - \theta\| - \frac{1}{2m(m-1)} \sum_{i \neq j} \|Y_i - Y_j\|$
-        of the energy score, a strictly proper scoring rule (in standardized units).
-        It scores the posterior the user samples, so its meaning does not change with the
-        curriculum; it grows when draws are biased, too wide, or too narrow (a network
-        that memorizes its training parameters). $m$ is chosen so that at least
-        `VALIDATION_ROWS` draws are scored.
-        """
-        net = self._neural_net
-        m = max(4, math.ceil(VALIDATION_ROWS / len(theta)))
-        generator = torch.Generator().manual_seed(0)
-        chunk = max(1, 4096 // m)
-        total = 0.0
-        with torch.no_grad():
-            for i in range(0, len(theta), chunk):
-                t = theta[i : i + chunk].to(self._device).reshape(-1, net.theta_std.numel())
-                c = x[i : i + chunk].to(self._device)
-                draws = net.sample((m,), c, generator=generator).reshape(m, len(t), -1)
-                draws, t = draws / net.theta_std, t / net.theta_std  # (m, n, D), (n, D)
-                to_truth = (draws - t).norm(dim=-1).mean(0)  # (n,)
-                spread = torch.cdist(draws.transpose(0, 1), draws.transpose(0, 1))  # (n, m, m)
-                total += (to_truth - spread.sum((1, 2)) / (2 * m * (m - 1))).sum().item()
-        return total / len(theta)
+    def _validation_loss(self, theta: Tensor, x: Tensor) -> float:
+        """Energy score of posterior draws at the held-out simulations (fixed noise)."""
+        return energy_score(self._neural_net, theta, x)
 
     def _degraded(self) -> bool:
-        """Whether the last validation score is clearly (`OVERFIT_TOLERANCE`) off its best."""
-        return self._val_loss > self._best_val_loss + OVERFIT_TOLERANCE * abs(self._best_val_loss)
+        """Whether the last validation score is clearly off its best."""
+        return is_degraded(self._val_loss, self._best_val_loss)
 
-    def _converged(self, epoch: int, stop_after_epochs: int) -> bool:
+    def _converged(self, epochs_since_validation: int, stop_after_epochs: int) -> bool:
         """Keep the best weights; stop once the score has been degraded for a while.
 
         Small fluctuations of the score are not a reason to stop: the annealed weights
@@ -417,7 +403,9 @@ class CMPEInference(NeuralInference):
             self._best_val_loss = self._val_loss
             self._best_model_state_dict = deepcopy(self._neural_net.state_dict())
         self._epochs_since_last_improvement = (
-            self._epochs_since_last_improvement + 1 if self._degraded() else 0
+            self._epochs_since_last_improvement + epochs_since_validation
+            if self._degraded()
+            else 0
         )
         return self._epochs_since_last_improvement >= stop_after_epochs
 

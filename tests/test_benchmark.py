@@ -91,3 +91,51 @@ def test_cmpe_variant_trains_with_its_options():
     assert trained.posterior.num_steps == 3 == trained.calls_per_draw
     assert trained.optimizer_steps == 30  # 15 epochs of 2 batches of 128 (270 training sims)
     assert trained.posterior.estimator.net.output_layer.in_features == 16
+
+
+def _write_rows(path, rows):
+    from sbi_cmpe.benchmark.run import COLUMNS
+
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, restval="")
+        writer.writeheader()
+        for task, budget, method, c2st, train, draws, batched in rows:
+            writer.writerow(
+                dict(
+                    task=task,
+                    budget=budget,
+                    method=method,
+                    seed=0,
+                    observation=1,
+                    num_steps="default",
+                    c2st=c2st,
+                    train_time_s=train,
+                    epochs=10,
+                    sample_time_10k_s=draws,
+                    batched_time_s=batched,
+                )
+            )
+
+
+def test_targets_and_before_after_tables(tmp_path):
+    from sbi_cmpe.benchmark.report import before_after_table, targets_table
+
+    after, before = tmp_path / "after.csv", tmp_path / "before.csv"
+    _write_rows(
+        after,
+        [
+            ("two_moons", 1000, "cmpe", 0.60, 20.0, 0.10, 2.0),
+            ("two_moons", 1000, "npe_nsf", 0.70, 10.0, 0.20, 4.0),
+            ("two_moons", 1000, "npe_maf", 0.80, 10.0, 0.05, 1.0),
+            ("two_moons", 1000, "fmpe", 0.65, 5.0, 5.00, ""),
+        ],
+    )
+    _write_rows(before, [("two_moons", 1000, "cmpe", 0.75, 100.0, 0.30, 3.0)])
+    line = targets_table(after).splitlines()[-1]
+    # C2ST minus the better of NPE-nsf and FMPE; CMPE/NPE-maf times; FMPE/CMPE; CMPE/FMPE train
+    assert (
+        line
+        == "| two_moons | 1,000 | 0.600 | 0.700 | 0.650 | -0.050 | 2.00 | 2.00 | 50.00 | 4.00 |"
+    )
+    line = before_after_table(before, after).splitlines()[-1]
+    assert line == "| two_moons | 1,000 | 0.750 | 0.600 | 100 | 20 | 0.300 | 0.100 |"

@@ -26,7 +26,8 @@ def test_train_returns_estimator_and_logs_summary(tiny_builder):
     est = inference.append_simulations(theta, x).train(max_num_epochs=3, training_batch_size=50)
     assert isinstance(est, ConsistencyEstimator) and not est.training
     assert inference.summary["epochs_trained"] == [3]
-    assert len(inference.summary["validation_loss"]) == 3
+    # 5 batches per epoch: validated every 10 epochs (50 steps) and after the last one
+    assert len(inference.summary["validation_loss"]) == 1
     assert inference._step == 3 * (270 // 50)
     assert inference._num_points == est.s1 + 1
 
@@ -185,6 +186,7 @@ def test_drop_in_for_npe_arguments(tiny_builder):
 
 def test_best_weights_are_restored(tiny_builder, monkeypatch):
     """The weights of the epoch with the best validation score come back."""
+    monkeypatch.setattr("sbi_cmpe.trainer.MIN_STEPS_PER_VALIDATION", 1)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     scores = iter([3.0, 2.0, 1.0, 2.5, 2.6, 2.7, 2.8])
@@ -202,6 +204,7 @@ def test_best_weights_are_restored(tiny_builder, monkeypatch):
 
 def test_clear_overfitting_stops_training(tiny_builder, monkeypatch):
     """Scores more than 10% above the best for `stop_after_epochs` epochs stop the run."""
+    monkeypatch.setattr("sbi_cmpe.trainer.MIN_STEPS_PER_VALIDATION", 1)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     scores = iter([1.0] + [2.0] * 50)
@@ -212,6 +215,7 @@ def test_clear_overfitting_stops_training(tiny_builder, monkeypatch):
 
 def test_small_fluctuations_keep_the_final_weights(tiny_builder, monkeypatch):
     """Within 10% of the best, the annealed weights of the last step are kept."""
+    monkeypatch.setattr("sbi_cmpe.trainer.MIN_STEPS_PER_VALIDATION", 1)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     scores = iter([1.0, 1.05] * 10)
@@ -229,7 +233,31 @@ def test_validation_score_is_an_energy_score(tiny_builder):
     inference.append_simulations(theta, x).train(max_num_epochs=1)
     net = inference._neural_net
     val_theta, val_x = inference._validation_data()
-    good = inference._validation_loss(val_theta, val_x, 50)
-    far = inference._validation_loss(val_theta + 10 * net.theta_std, val_x, 50)
+    good = inference._validation_loss(val_theta, val_x)
+    far = inference._validation_loss(val_theta + 10 * net.theta_std, val_x)
     assert good < far
-    assert good == inference._validation_loss(val_theta, val_x, 50)  # fixed noise
+    assert good == inference._validation_loss(val_theta, val_x)  # fixed noise
+
+
+def test_validation_every_fifty_steps_and_after_the_last_epoch(tiny_builder, monkeypatch):
+    """With 5 batches per epoch, epochs 10, 20 and the last (23) are validated."""
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    validated = []
+    monkeypatch.setattr(
+        inference, "_validation_loss", lambda *args: validated.append(inference.epoch) or 1.0
+    )
+    inference.train(max_num_epochs=23, training_batch_size=50)
+    assert validated == [10, 20, 23]
+    assert len(inference.summary["validation_loss"]) == 3
+    assert len(inference.summary["epoch_durations_sec"]) == 23
+
+
+def test_patience_counts_epochs_between_validations(tiny_builder, monkeypatch):
+    """Degraded scores 10 epochs apart use up a patience of 20 epochs in two validations."""
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    scores = iter([1.0, 2.0, 2.0, 2.0])
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
+    inference.train(max_num_epochs=100, training_batch_size=50, stop_after_epochs=20)
+    assert inference.epoch == 30

@@ -7,7 +7,13 @@ import time
 from pathlib import Path
 
 from sbi_cmpe.benchmark.methods import METHODS
-from sbi_cmpe.benchmark.report import markdown_table, plot, steps_table
+from sbi_cmpe.benchmark.report import (
+    before_after_table,
+    markdown_table,
+    plot,
+    steps_table,
+    targets_table,
+)
 from sbi_cmpe.benchmark.run import Settings, run_benchmark
 from sbi_cmpe.benchmark.tasks import SBIBM_TASKS
 
@@ -68,6 +74,11 @@ def main(argv: list[str] | None = None) -> Path:
     start = time.time()
     csv_path = run_benchmark(settings, progress=not args.no_progress)
     table = markdown_table(csv_path) + "\n\nCMPE sampling steps:\n\n" + steps_table(csv_path)
+    table += "\n\nCMPE against the baselines:\n\n" + targets_table(csv_path)
+    before = Path(settings.out) / "results_before.csv"
+    if before.exists():  # the rows of an earlier release's defaults, kept for comparison
+        table += "\n\nCMPE before and after (results_before.csv):\n\n"
+        table += before_after_table(before, csv_path)
     (Path(settings.out) / "results.md").write_text(table + "\n")
     plot(csv_path, settings.out)
     print(table)

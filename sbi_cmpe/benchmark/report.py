@@ -10,7 +10,14 @@ from typing import Dict, List, Tuple
 
 from sbi_cmpe.benchmark.run import C2ST_NAME, iter_rows
 
-__all__ = ["summarize", "markdown_table", "plot"]
+__all__ = [
+    "summarize",
+    "markdown_table",
+    "steps_table",
+    "targets_table",
+    "before_after_table",
+    "plot",
+]
 
 LABELS = {
     "cmpe": "CMPE",
@@ -80,6 +87,59 @@ def steps_table(csv_path: str | Path) -> str:
         lines.append(
             f"| {task} | {budget:,} | {k} | {mean(_f(r['c2st']) for r in rows):.3f} | "
             f"{mean(_f(r['sample_time_10k_s']) for r in rows):.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def _ratio(a: float, b: float) -> str:
+    return "n/a" if math.isnan(a) or math.isnan(b) or b == 0 else f"{a / b:.2f}"
+
+
+def targets_table(csv_path: str | Path) -> str:
+    """CMPE against the baselines, per (task, budget), in the terms of the project's targets.
+
+    Accuracy: CMPE's C2ST minus the better of NPE-nsf and FMPE (negative: CMPE is better).
+    Speed: CMPE's time for 10k draws and for `sample_batched` over NPE-maf's, FMPE's 10k-draw
+    time over CMPE's, and CMPE's training time over FMPE's.
+    """
+    summary = summarize(csv_path)
+    lines = [
+        "| task | budget | CMPE | NPE-nsf | FMPE | CMPE − best | 10k draws: CMPE / NPE-maf "
+        "| batched: CMPE / NPE-maf | FMPE / CMPE draws | train: CMPE / FMPE |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    nan = dict(c2st=math.nan, sample_time_10k_s=math.nan, batched_time_s=math.nan)
+    nan["train_time_s"] = math.nan
+    for task, budget in sorted({(t, b) for t, b, m in summary if m == "cmpe"}):
+        c, nsf, fm, maf = (
+            summary.get((task, budget, m), nan) for m in ("cmpe", "npe_nsf", "fmpe", "npe_maf")
+        )
+        best = min(nsf["c2st"], fm["c2st"])
+        lines.append(
+            f"| {task} | {budget:,} | {c['c2st']:.3f} | {nsf['c2st']:.3f} | {fm['c2st']:.3f} | "
+            f"{c['c2st'] - best:+.3f} | "
+            f"{_ratio(c['sample_time_10k_s'], maf['sample_time_10k_s'])} | "
+            f"{_ratio(c['batched_time_s'], maf['batched_time_s'])} | "
+            f"{_ratio(fm['sample_time_10k_s'], c['sample_time_10k_s'])} | "
+            f"{_ratio(c['train_time_s'], fm['train_time_s'])} |"
+        )
+    return "\n".join(lines)
+
+
+def before_after_table(before_csv: str | Path, after_csv: str | Path) -> str:
+    """CMPE's C2ST and costs in two CSVs (e.g. two releases' defaults), side by side."""
+    before, after = summarize(before_csv), summarize(after_csv)
+    lines = [
+        "| task | budget | C2ST before | C2ST after | train (s) before | after "
+        "| 10k draws (s) before | after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key in sorted(k for k in after if k[2] == "cmpe" and k in before):
+        b, a = before[key], after[key]
+        lines.append(
+            f"| {key[0]} | {key[1]:,} | {b['c2st']:.3f} | {a['c2st']:.3f} | "
+            f"{b['train_time_s']:.0f} | {a['train_time_s']:.0f} | "
+            f"{b['sample_time_10k_s']:.3f} | {a['sample_time_10k_s']:.3f} |"
         )
     return "\n".join(lines)
 
