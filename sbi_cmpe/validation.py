@@ -15,10 +15,18 @@ from torch import Tensor
 
 from sbi_cmpe.estimator import ConsistencyEstimator
 
-__all__ = ["VALIDATION_ROWS", "OVERFIT_TOLERANCE", "energy_score", "is_degraded"]
+__all__ = [
+    "VALIDATION_ROWS",
+    "VALIDATION_PAIRS",
+    "OVERFIT_TOLERANCE",
+    "energy_score",
+    "is_degraded",
+]
 
 # Least number of posterior draws scored per validation.
 VALIDATION_ROWS = 2_048
+# Most held-out simulations scored per validation (the first ones of the split).
+VALIDATION_PAIRS = 512
 # Relative excess over the best validation score that counts as overfitting.
 OVERFIT_TOLERANCE = 0.1
 
@@ -29,13 +37,15 @@ def energy_score(
     theta: Tensor,
     x: Tensor,
     min_draws: int = VALIDATION_ROWS,
+    max_pairs: int = VALIDATION_PAIRS,
     seed: int = 0,
     chunk: int = 4_096,
 ) -> float:
     r"""Mean energy score of posterior draws at simulations $(\theta_i, x_i)$.
 
-    For each pair, $m$ draws $Y_j \sim q(\cdot \mid x_i)$ (the estimator's default
-    number of sampling steps) give the unbiased estimate
+    The first `max_pairs` pairs are scored (a random subset: sbi's validation split is
+    a random permutation). For each pair, $m$ draws $Y_j \sim q(\cdot \mid x_i)$ (the
+    estimator's default number of sampling steps) give the unbiased estimate
     $\frac1m \sum_j \|Y_j - \theta_i\| - \frac{1}{2m(m-1)} \sum_{j \neq k} \|Y_j - Y_k\|$
     of the energy score, in units of the standardized parameters. It grows when draws are
     biased, too wide, or too narrow (a network that memorizes its training parameters).
@@ -47,12 +57,14 @@ def energy_score(
         theta: Parameters of shape `(n, *theta_shape)`.
         x: Simulations of shape `(n, *x_shape)`.
         min_draws: Least number of draws in total.
+        max_pairs: Most pairs scored.
         seed: Seed of the sampling noise.
         chunk: Largest number of draws per network call.
 
     Returns:
-        The mean energy score over the `n` pairs.
+        The mean energy score over the scored pairs.
     """
+    theta, x = theta[:max_pairs], x[:max_pairs]
     n, dim = len(theta), estimator.theta_std.numel()
     device = estimator.theta_std.device
     m = max(4, math.ceil(min_draws / n))

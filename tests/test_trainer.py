@@ -26,7 +26,7 @@ def test_train_returns_estimator_and_logs_summary(tiny_builder):
     est = inference.append_simulations(theta, x).train(max_num_epochs=3, training_batch_size=50)
     assert isinstance(est, ConsistencyEstimator) and not est.training
     assert inference.summary["epochs_trained"] == [3]
-    # 5 batches per epoch: validated every 10 epochs (50 steps) and after the last one
+    # 5 batches per epoch: validated every 20 epochs (100 steps) and after the last one
     assert len(inference.summary["validation_loss"]) == 1
     assert inference._step == 3 * (270 // 50)
     assert inference._num_points == est.s1 + 1
@@ -240,24 +240,24 @@ def test_validation_score_is_an_energy_score(tiny_builder):
 
 
 def test_validation_every_fifty_steps_and_after_the_last_epoch(tiny_builder, monkeypatch):
-    """With 5 batches per epoch, epochs 10, 20 and the last (23) are validated."""
+    """With 5 batches per epoch, epochs 20, 40 and the last (43) are validated."""
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     validated = []
     monkeypatch.setattr(
         inference, "_validation_loss", lambda *args: validated.append(inference.epoch) or 1.0
     )
-    inference.train(max_num_epochs=23, training_batch_size=50)
-    assert validated == [10, 20, 23]
+    inference.train(max_num_epochs=43, training_batch_size=50)
+    assert validated == [20, 40, 43]
     assert len(inference.summary["validation_loss"]) == 3
-    assert len(inference.summary["epoch_durations_sec"]) == 23
+    assert len(inference.summary["epoch_durations_sec"]) == 43
 
 
 def test_patience_counts_epochs_between_validations(tiny_builder, monkeypatch):
-    """Degraded scores 10 epochs apart use up a patience of 20 epochs in two validations."""
+    """Degraded scores 20 epochs apart use up a patience of 40 epochs in two validations."""
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     scores = iter([1.0, 2.0, 2.0, 2.0])
     monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
-    inference.train(max_num_epochs=100, training_batch_size=50, stop_after_epochs=20)
-    assert inference.epoch == 30
+    inference.train(max_num_epochs=100, training_batch_size=50, stop_after_epochs=40)
+    assert inference.epoch == 60
