@@ -203,14 +203,16 @@ def test_best_weights_are_restored(tiny_builder, monkeypatch):
 
 
 def test_clear_overfitting_stops_training(tiny_builder, monkeypatch):
-    """Scores more than 10% above the best for `stop_after_epochs` epochs stop the run."""
+    """Scores more than 10% above the best for `stop_after_epochs` epochs of the last
+    curriculum stage stop the run."""
     monkeypatch.setattr("sbi_cmpe.trainer.MIN_STEPS_PER_VALIDATION", 1)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     scores = iter([1.0] + [2.0] * 50)
     monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
     inference.train(max_num_epochs=40, training_batch_size=50, stop_after_epochs=3)
-    assert inference.epoch == 4
+    # 40 epochs x 5 steps in 4 curriculum stages: the last starts in epoch 31
+    assert inference.epoch == 33
 
 
 def test_small_fluctuations_keep_the_final_weights(tiny_builder, monkeypatch):
@@ -257,7 +259,8 @@ def test_patience_counts_epochs_between_validations(tiny_builder, monkeypatch):
     """Degraded scores 20 epochs apart use up a patience of 40 epochs in two validations."""
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
-    scores = iter([1.0, 2.0, 2.0, 2.0])
+    scores = iter([1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
     monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
     inference.train(max_num_epochs=100, training_batch_size=50, stop_after_epochs=40)
-    assert inference.epoch == 60
+    # validations at epochs 20, 40, 60, 80 (last stage from epoch 76 on), 100
+    assert inference.epoch == 100 and inference._epochs_since_last_improvement == 40
