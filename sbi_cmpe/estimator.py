@@ -58,7 +58,7 @@ class ConsistencyEstimator(ConditionalEstimator):
         rho: float = 7.0,
         p_mean: float = -1.1,
         p_std: float = 2.0,
-        num_steps: int = 2,
+        num_steps: int = 3,
     ) -> None:
         super().__init__(input_shape=input_shape, condition_shape=condition_shape)
         if not 0 < eps < T:

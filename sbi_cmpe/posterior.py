@@ -80,7 +80,7 @@ class ConsistencyPosterior(NeuralPosterior):
 
     Example:
         >>> posterior = inference.build_posterior()  # doctest: +SKIP
-        >>> posterior.sample((1000,), x=x_o, num_steps=2)  # doctest: +SKIP
+        >>> posterior.sample((1000,), x=x_o, num_steps=3)  # doctest: +SKIP
     """
 
     def __init__(

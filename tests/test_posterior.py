@@ -122,7 +122,7 @@ def test_no_density(posteriors):
 
 def test_repr(posteriors):
     text = repr(posteriors[3])
-    assert text.startswith("ConsistencyPosterior(theta_shape=(3,), x_shape=(3,), num_steps=2")
+    assert text.startswith("ConsistencyPosterior(theta_shape=(3,), x_shape=(3,), num_steps=3")
     assert "prior=BoxUniform" in text
 
 

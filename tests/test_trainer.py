@@ -35,10 +35,17 @@ def test_train_returns_estimator_and_logs_summary(tiny_builder):
 def test_default_budget_is_finite(tiny_builder, monkeypatch):
     import sbi_cmpe.trainer as trainer
 
-    monkeypatch.setattr(trainer, "DEFAULT_NUM_STEPS", 20)
+    monkeypatch.setattr(trainer, "LOW_DIM_NUM_STEPS", 20)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x).train(training_batch_size=50)
     assert inference._step == 20 + (-20 % 5)  # whole epochs of 5 batches
+
+
+def test_default_budget_depends_on_the_parameter_dimension():
+    from sbi_cmpe.trainer import DEFAULT_NUM_STEPS, LOW_DIM_NUM_STEPS, default_num_steps
+
+    assert default_num_steps(1) == default_num_steps(3) == LOW_DIM_NUM_STEPS == 20_000
+    assert default_num_steps(4) == default_num_steps(10) == DEFAULT_NUM_STEPS == 10_000
 
 
 def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
