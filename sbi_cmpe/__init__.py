@@ -20,7 +20,7 @@ from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
 from sbi_cmpe.trainer import CMPEInference
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "CMPEInference",
