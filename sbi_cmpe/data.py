@@ -1,15 +1,18 @@
-"""Checks of new simulations: types, dtypes and shapes, with errors that name the problem."""
+"""Checks of new simulations: types, dtypes, shapes and values, with messages that name the
+problem."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional, Tuple
 
 import numpy as np
 import torch
+from sbi.utils.sbiutils import handle_invalid_x, warn_if_invalid_for_zscoring, within_support
 from torch import Tensor
 from torch.distributions import Distribution
 
-__all__ = ["checked_simulations"]
+__all__ = ["checked_simulations", "valid_simulations"]
 
 
 def _as_float_tensor(name: str, value: Any) -> Tensor:
@@ -70,4 +73,52 @@ def checked_simulations(
                 )
     if not torch.isfinite(theta).all():
         raise ValueError("theta contains NaN or infinite values.")
+    return theta, x
+
+
+def valid_simulations(
+    theta: Tensor, x: Tensor, exclude_invalid_x: bool, prior: Optional[Distribution] = None
+) -> Tuple[Tensor, Tensor]:
+    """Drop simulations with NaN or infinite values, and warn about what looks wrong.
+
+    Counts of NaN and infinite simulations are given in a warning; simulations that
+    cannot be z-scored and parameters outside the prior's support warn too.
+
+    Arguments:
+        theta: Parameters `(N, D)`, as returned by `checked_simulations`.
+        x: Simulations `(N, *x_shape)`.
+        exclude_invalid_x: Whether simulations with NaN or infinite values are dropped.
+        prior: The prior, for the support check; `None` skips it.
+
+    Returns:
+        The kept `(theta, x)`.
+    """
+    invalid = ~(torch.isfinite(x.reshape(len(x), -1)).all(dim=1))
+    if exclude_invalid_x and invalid.all():
+        raise ValueError(
+            f"All {len(x)} simulations contain NaN or infinite values; there is nothing to "
+            "train on."
+        )
+    is_valid, num_nans, num_infs = handle_invalid_x(x, exclude_invalid_x)
+    if num_nans + num_infs > 0:
+        action = (
+            "They are excluded from training."
+            if exclude_invalid_x
+            else "They are kept because exclude_invalid_x=False: training will likely fail."
+        )
+        warnings.warn(
+            f"Found {num_nans} simulations with NaN and {num_infs} with infinite values "
+            f"out of {len(x)}. {action}",
+            stacklevel=3,
+        )
+    theta, x = theta[is_valid], x[is_valid]
+    warn_if_invalid_for_zscoring(x)
+    if prior is not None:
+        outside = int((~within_support(prior, theta)).sum())
+        if outside:
+            warnings.warn(
+                f"{outside} of {len(theta)} parameter sets lie outside the prior's support: "
+                "were they drawn from the prior?",
+                stacklevel=3,
+            )
     return theta, x

@@ -13,10 +13,7 @@ from sbi.inference.trainers.base import NeuralInference
 from sbi.sbi_types import Tracker
 from sbi.utils.sbiutils import (
     ImproperEmpirical,
-    handle_invalid_x,
     mask_sims_from_prior,
-    warn_if_invalid_for_zscoring,
-    within_support,
 )
 from torch import Tensor
 from torch.distributions import Distribution
@@ -27,7 +24,7 @@ from tqdm.auto import tqdm
 from typing_extensions import Self
 
 from sbi_cmpe.consistency import num_discretization_steps
-from sbi_cmpe.data import checked_simulations
+from sbi_cmpe.data import checked_simulations, valid_simulations
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
@@ -164,43 +161,17 @@ class CMPEInference(NeuralInference):
                 f"different proposal ({type(proposal).__name__}) was passed. Pass "
                 "proposal=None, or use sbi's NPE for sequential inference."
             )
+        prior = None if isinstance(self._prior, ImproperEmpirical) else self._prior
         theta, x = checked_simulations(
             theta,
             x,
-            prior=None if isinstance(self._prior, ImproperEmpirical) else self._prior,
+            prior=prior,
             earlier=(self._theta_roundwise[0], self._x_roundwise[0])
             if self._theta_roundwise
             else None,
         )
         exclude = True if exclude_invalid_x is None else exclude_invalid_x
-        invalid = ~(torch.isfinite(x.reshape(len(x), -1)).all(dim=1))
-        if exclude and invalid.all():
-            raise ValueError(
-                f"All {len(x)} simulations contain NaN or infinite values; there is "
-                "nothing to train on."
-            )
-        is_valid, num_nans, num_infs = handle_invalid_x(x, exclude)
-        if num_nans + num_infs > 0:
-            action = (
-                "They are excluded from training."
-                if exclude
-                else ("They are kept because exclude_invalid_x=False: training will likely fail.")
-            )
-            warnings.warn(
-                f"Found {num_nans} simulations with NaN and {num_infs} with infinite "
-                f"values out of {len(x)}. {action}",
-                stacklevel=2,
-            )
-        theta, x = theta[is_valid], x[is_valid]
-        warn_if_invalid_for_zscoring(x)
-        if self._prior is not None and not isinstance(self._prior, ImproperEmpirical):
-            outside = int((~within_support(self._prior, theta)).sum())
-            if outside:
-                warnings.warn(
-                    f"{outside} of {len(theta)} parameter sets lie outside the prior's "
-                    "support: were they drawn from the prior?",
-                    stacklevel=2,
-                )
+        theta, x = valid_simulations(theta, x, exclude_invalid_x=exclude, prior=prior)
         data_device = self._device if data_device is None else data_device
         self._theta_roundwise.append(theta.to(data_device))
         self._x_roundwise.append(x.to(data_device))
