@@ -9,6 +9,7 @@ from sbi.utils import BoxUniform
 from sbi_cmpe.benchmark import Settings, Task, run_benchmark
 from sbi_cmpe.benchmark.__main__ import main
 from sbi_cmpe.benchmark.report import markdown_table
+from sbi_cmpe.benchmark.timing import time_cached_posteriors, timing_table
 
 pytest.importorskip("sbibm")
 
@@ -35,6 +36,13 @@ def test_quick_cli_run_and_resume(tmp_path):
     # A second run finds everything done and adds nothing.
     main(["--quick", "--out", str(tmp_path), "--methods", "cmpe", "npe_maf"])
     assert len(list(csv.DictReader(open(csv_path)))) == len(rows)
+    # The cached posteriors can be timed again, back to back.
+    timings = time_cached_posteriors(
+        tmp_path, num_draws=200, batched_draws=10, batched_num_x=3, repeats=1
+    )
+    assert sorted(r["method"] for r in timings) == ["cmpe", "npe_maf"]
+    assert all(r["sample_s"] > 0 and r["batched_s"] > 0 for r in timings)
+    assert "| two_moons | 300 | CMPE |" in timing_table(timings)
 
 
 def test_custom_task_is_pluggable(tmp_path):
