@@ -23,7 +23,9 @@ from sbi_cmpe.benchmark.tasks import load_task
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(prog="python -m sbi_cmpe.demo", description=__doc__)
     parser.add_argument("--num-simulations", type=int, default=5_000)
-    parser.add_argument("--cmpe-epochs", type=int, default=150)
+    parser.add_argument(
+        "--cmpe-epochs", type=int, default=None, help="CMPE's epochs (default: its own budget)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -41,13 +43,15 @@ def main(argv: list[str] | None = None) -> dict:
         (
             "CMPE",
             CMPEInference(task.prior, show_progress_bars=False),
-            {"max_num_epochs": args.cmpe_epochs},
+            {} if args.cmpe_epochs is None else {"max_num_epochs": args.cmpe_epochs},
         ),
         ("NPE (maf)", NPE(task.prior, show_progress_bars=False), {}),
     ):
         start = time.perf_counter()
         trainer.append_simulations(theta, x).train(**kwargs)
         train_s = time.perf_counter() - start
+        if isinstance(trainer, NPE):
+            print()  # ends sbi's "converged after N epochs" line
         posterior = trainer.build_posterior()
         posterior.sample((100,), x=x_o, show_progress_bars=False)  # warm-up
         start = time.perf_counter()
@@ -56,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
         score = c2st(samples, reference).item()
         results[name] = dict(c2st=score, train_s=train_s, sample_s=sample_s)
         print(
-            f"\r{name:10s} C2ST {score:.3f}   training {train_s:5.1f} s   "
+            f"{name:10s} C2ST {score:.3f}   training {train_s:5.1f} s   "
             f"10,000 draws {sample_s:.3f} s"
         )
     print("C2ST: sbi.utils.metrics.c2st (random forest); 0.5 means indistinguishable.")
