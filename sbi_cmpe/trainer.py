@@ -218,9 +218,15 @@ class CMPEInference(NeuralInference):
         would otherwise cost more than the training. Its fluctuations are larger than
         the gains of the last, annealed steps, so the run ends with its final weights
         unless the score is clearly worse than its best (by more than 10%, see
-        `OVERFIT_TOLERANCE`): then the best weights come back, and after
-        `stop_after_epochs` such epochs in a row in the last curriculum stage training
-        stops (earlier, the score moves with the grid). With few simulations
+        `OVERFIT_TOLERANCE`): then the best weights come back. In the last curriculum
+        stage (earlier, the score moves with the grid) each degraded validation adds the
+        epochs since the previous validation, and a validation that is not degraded resets
+        the count; when the count reaches `stop_after_epochs`, training stops. Since
+        validations are about 100 steps apart, with few batches per epoch (up to about
+        700 simulations at batch size 128 and patience 20) one degraded validation is
+        enough; when the last stage has fewer epochs than the patience (at batch size 128,
+        more than about 18,000 simulations with the 10,000-step budget, 36,000 with
+        20,000 steps), the run ends at its budget. With few simulations
         this stops a consistency model from memorizing its training parameters (an
         under-dispersed, biased posterior).
 
@@ -228,7 +234,8 @@ class CMPEInference(NeuralInference):
             training_batch_size: Batch size.
             learning_rate: Initial learning rate of Adam.
             validation_fraction: Fraction of simulations held out for validation.
-            stop_after_epochs: Patience of the stopping rule, in epochs.
+            stop_after_epochs: Patience of the stopping rule, in epochs of the last
+                curriculum stage (see above).
             max_num_epochs: Epochs of the run (the budget); `None` for about 20,000
                 (up to 3 parameters) or 10,000 optimizer steps.
             clip_max_norm: Gradient norm clipping; `None` for none.
@@ -267,8 +274,12 @@ class CMPEInference(NeuralInference):
         if not resume_training:
             # Fused Adam: one kernel for all parameters (about 15% of a CPU step saved).
             fused = torch.device(self._device).type in ("cpu", "cuda")
-            self.optimizer = Adam(net.parameters(), lr=learning_rate, fused=fused)
+            try:
+                self.optimizer = Adam(net.parameters(), lr=learning_rate, fused=fused)
+            except RuntimeError:  # fused Adam on this device needs a newer torch
+                self.optimizer = Adam(net.parameters(), lr=learning_rate)
             self.epoch, self._step, self._num_points = 0, 0, None
+            self._last_validated_epoch = 0
             self._best_val_loss, self._best_model_state_dict = float("inf"), None
             self._epochs_since_last_improvement = 0
         self._base_lr = learning_rate if not resume_training else self._base_lr
@@ -285,7 +296,6 @@ class CMPEInference(NeuralInference):
         self._interrupted = True  # until the loop ends normally
         # Validate about every MIN_STEPS_PER_VALIDATION steps, and after the last epoch.
         every = max(1, math.ceil(MIN_STEPS_PER_VALIDATION / batches))
-        last_validated = self.epoch
         try:
             while self._step < total_steps:
                 start = time.time()
@@ -297,7 +307,8 @@ class CMPEInference(NeuralInference):
                 lr = self.optimizer.param_groups[0]["lr"]
                 self._tracker.log_metric("learning_rate", lr, self.epoch)
                 net.eval()
-                if self.epoch % every == 0 or self._step >= total_steps:
+                since = self.epoch - self._last_validated_epoch
+                if since >= every or self._step >= total_steps:
                     self._val_loss = self._validation_loss(val_theta, val_x)
                     self._summary["validation_loss"].append(self._val_loss)
                     self._tracker.log_metric("validation_loss", self._val_loss, self.epoch)
@@ -307,7 +318,7 @@ class CMPEInference(NeuralInference):
                         val=f"{self._val_loss:.3g}",
                         N=self._num_points,
                     )
-                    since, last_validated = self.epoch - last_validated, self.epoch
+                    self._last_validated_epoch = self.epoch
                     if self._converged(since, stop_after_epochs):
                         self._summary["epoch_durations_sec"].append(time.time() - start)
                         break
@@ -335,6 +346,25 @@ class CMPEInference(NeuralInference):
         net.zero_grad(set_to_none=True)
         net.eval()
         return net
+
+    def _summarize(self, round_: int) -> None:
+        """Write the run's statistics to the tracker.
+
+        sbi's version assumes one validation score per epoch; here the scores are logged
+        at their epochs during training, so only the per-epoch statistics not logged yet
+        are written.
+        """
+        tracker = self._tracker
+        tracker.log_metric("epochs_trained", self._summary["epochs_trained"][-1], round_ + 1)
+        tracker.log_metric(
+            "best_validation_loss", self._summary["best_validation_loss"][-1], round_ + 1
+        )
+        start = getattr(self, "_logged_epochs", 0)
+        for name in ("training_loss", "epoch_durations_sec"):
+            for epoch, value in enumerate(self._summary[name][start:], start=start + 1):
+                tracker.log_metric(name, value, epoch)
+        self._logged_epochs = len(self._summary["training_loss"])
+        tracker.flush()
 
     def _train_epoch(
         self, loader: Any, total_steps: int, clip_max_norm: Optional[float], bar: Any = None

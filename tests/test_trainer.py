@@ -248,7 +248,7 @@ def test_validation_score_is_an_energy_score(tiny_builder):
     assert good == inference._validation_loss(val_theta, val_x)  # fixed noise
 
 
-def test_validation_every_fifty_steps_and_after_the_last_epoch(tiny_builder, monkeypatch):
+def test_validation_every_hundred_steps_and_after_the_last_epoch(tiny_builder, monkeypatch):
     """With 5 batches per epoch, epochs 20, 40 and the last (43) are validated."""
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
@@ -263,11 +263,75 @@ def test_validation_every_fifty_steps_and_after_the_last_epoch(tiny_builder, mon
 
 
 def test_patience_counts_epochs_between_validations(tiny_builder, monkeypatch):
-    """Degraded scores 20 epochs apart use up a patience of 40 epochs in two validations."""
+    """In the last curriculum stage, degraded scores 20 epochs apart stop a run with a
+    patience of 40 epochs at the second of them."""
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
-    scores = iter([1.0, 2.0, 2.0, 2.0, 2.0, 2.0])
+    scores = iter([1.0] * 8 + [2.0] * 10)
     monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
-    inference.train(max_num_epochs=100, training_batch_size=50, stop_after_epochs=40)
-    # validations at epochs 20, 40, 60, 80 (last stage from epoch 76 on), 100
-    assert inference.epoch == 100 and inference._epochs_since_last_improvement == 40
+    # 400 epochs x 5 steps in 4 curriculum stages: the last starts in epoch 301
+    inference.train(max_num_epochs=400, training_batch_size=50, stop_after_epochs=40)
+    # validations at 20, ..., 160 score 1.0; at 180, ..., 300 (before the last stage) 2.0
+    # counts nothing; at 320 and 340 it counts 20 epochs each
+    assert inference.epoch == 340
+
+
+def test_validation_schedule_survives_resume(tiny_builder, monkeypatch):
+    """A resumed run validates 20 epochs (100 steps) after the last validation."""
+    inference, theta, x = make(tiny_builder)
+    inference.append_simulations(theta, x)
+    validated = []
+    monkeypatch.setattr(
+        inference, "_validation_loss", lambda *args: validated.append(inference.epoch) or 1.0
+    )
+    inference.train(max_num_epochs=25, training_batch_size=50)
+    inference.train(max_num_epochs=60, training_batch_size=50, resume_training=True)
+    assert validated == [20, 25, 45, 60]
+
+
+def test_validation_scores_are_logged_once_at_their_epochs(tiny_builder, monkeypatch):
+    class Recorder:
+        log_dir = None
+
+        def __init__(self):
+            self.calls = []
+
+        def log_metric(self, name, value, step=None):
+            self.calls.append((name, step))
+
+        def log_metrics(self, metrics, step=None):
+            pass
+
+        def log_params(self, params):
+            pass
+
+        def add_figure(self, name, figure, step=None):
+            pass
+
+        def flush(self):
+            pass
+
+    tracker = Recorder()
+    prior, _, theta, x = linear_gaussian_data(2, 300)
+    inference = CMPEInference(
+        prior, density_estimator=tiny_builder, show_progress_bars=False, tracker=tracker
+    )
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: 1.0)
+    inference.append_simulations(theta, x).train(max_num_epochs=43, training_batch_size=50)
+    steps = [step for name, step in tracker.calls if name == "validation_loss"]
+    assert steps == [20, 40, 43]
+    losses = [step for name, step in tracker.calls if name == "training_loss"]
+    assert losses == list(range(1, 44))
+
+
+def test_default_budget_follows_theta_not_x(tiny_builder, monkeypatch):
+    """Two parameters and five-dimensional x: the budget of up to 3 parameters."""
+    import sbi_cmpe.trainer as trainer
+
+    monkeypatch.setattr(trainer, "LOW_DIM_NUM_STEPS", 20)
+    monkeypatch.setattr(trainer, "DEFAULT_NUM_STEPS", 40)
+    prior, _, theta, _ = linear_gaussian_data(2, 300)
+    x = torch.cat([theta, torch.randn(300, 3)], dim=1)
+    inference = CMPEInference(prior, density_estimator=tiny_builder, show_progress_bars=False)
+    inference.append_simulations(theta, x).train(training_batch_size=50)
+    assert inference._step == 20
