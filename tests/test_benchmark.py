@@ -9,6 +9,7 @@ from sbi.utils import BoxUniform
 from sbi_cmpe.benchmark import Settings, Task, run_benchmark
 from sbi_cmpe.benchmark.__main__ import main
 from sbi_cmpe.benchmark.report import markdown_table
+from sbi_cmpe.benchmark.timing import main as timing_main
 from sbi_cmpe.benchmark.timing import time_cached_posteriors, timing_table
 
 pytest.importorskip("sbibm")
@@ -43,6 +44,9 @@ def test_quick_cli_run_and_resume(tmp_path):
     assert sorted(r["method"] for r in timings) == ["cmpe", "npe_maf"]
     assert all(r["sample_s"] > 0 and r["batched_s"] > 0 for r in timings)
     assert "| two_moons | 300 | CMPE |" in timing_table(timings)
+    table = timing_main(["--out", str(tmp_path), "--no-batched", "--repeats", "1"])
+    assert all(line.endswith("| n/a |") for line in table.splitlines()[2:])
+    assert (tmp_path / "timing.md").read_text().strip() == table
 
 
 def test_custom_task_is_pluggable(tmp_path):
