@@ -18,7 +18,6 @@ from sbi.utils.sbiutils import (
 from torch import Tensor
 from torch.distributions import Distribution
 from torch.nn.utils import clip_grad_norm_
-from torch.optim import Adam
 from torch.utils.tensorboard.writer import SummaryWriter
 from tqdm.auto import tqdm
 from typing_extensions import Self
@@ -28,38 +27,15 @@ from sbi_cmpe.data import checked_simulations, valid_simulations
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
+from sbi_cmpe.schedule import (
+    adam,
+    cosine_learning_rate,
+    default_num_steps,
+    validation_interval,
+)
 from sbi_cmpe.validation import energy_score, is_degraded
 
-__all__ = ["CMPEInference", "default_num_steps"]
-
-# Optimizer steps of a run when `max_num_epochs` is not given (see `default_num_steps`).
-DEFAULT_NUM_STEPS = 10_000
-LOW_DIM_NUM_STEPS = 20_000
-# Parameter dimensions up to which a run takes `LOW_DIM_NUM_STEPS`.
-LOW_DIM = 3
-# Least number of optimizer steps between two validations (see `train`).
-MIN_STEPS_PER_VALIDATION = 100
-
-
-def default_num_steps(theta_dim: int) -> int:
-    """Optimizer steps of a training run when `max_num_epochs` is not given.
-
-    `LOW_DIM_NUM_STEPS` (20,000) for parameters of up to `LOW_DIM` (3) dimensions,
-    `DEFAULT_NUM_STEPS` (10,000) above. Measured with the benchmark (128-wide network,
-    3 sampling steps, seed 1 and observations 6–8, not the reported table): two-dimensional
-    posteriors keep improving well past 10,000 steps (two moons, 10,000 simulations: C2ST
-    0.72, 0.60, 0.56 after 10,000, 20,000, 40,000 steps; 1,000 simulations: 0.73, 0.63
-    after 10,000, 20,000), while the 10-dimensional gaussian_linear gets worse
-    (10,000 simulations, two seeds: 0.59 after 10,000 steps, 0.68 after 20,000) as the
-    network starts to fit its training parameters.
-
-    Arguments:
-        theta_dim: Number of parameter dimensions.
-
-    Returns:
-        The number of optimizer steps.
-    """
-    return LOW_DIM_NUM_STEPS if theta_dim <= LOW_DIM else DEFAULT_NUM_STEPS
+__all__ = ["CMPEInference"]
 
 
 class CMPEInference(NeuralInference):
@@ -208,27 +184,14 @@ class CMPEInference(NeuralInference):
         $k$ over this $K$, so the finest grid ($s_1$ intervals) is reached in the last
         steps that really run.
 
-        Stopping: the validation loss is the energy score of posterior draws at the
-        held-out simulations (noise fixed once, see `sbi_cmpe.validation`), a proper
-        scoring rule of the posterior itself, so its meaning does not change as the
-        curriculum does (the consistency loss would: it depends on the grid, and a blurry
-        early model scores well on it). It is computed after every epoch that ends at
-        least `MIN_STEPS_PER_VALIDATION` (100) optimizer steps after the last validation,
-        and after the last epoch; with few simulations (a few batches per epoch) it
-        would otherwise cost more than the training. Its fluctuations are larger than
-        the gains of the last, annealed steps, so the run ends with its final weights
-        unless the score is clearly worse than its best (by more than 10%, see
-        `OVERFIT_TOLERANCE`): then the best weights come back. In the last curriculum
-        stage (earlier, the score moves with the grid) each degraded validation adds the
-        epochs since the previous validation, and a validation that is not degraded resets
-        the count; when the count reaches `stop_after_epochs`, training stops. Since
-        validations are about 100 steps apart, with few batches per epoch (up to about
-        700 simulations at batch size 128 and patience 20) one degraded validation is
-        enough; when the last stage has fewer epochs than the patience (at batch size 128,
-        more than about 18,000 simulations with the 10,000-step budget, 36,000 with
-        20,000 steps), the run ends at its budget. With few simulations
-        this stops a consistency model from memorizing its training parameters (an
-        under-dispersed, biased posterior).
+        Stopping (see `sbi_cmpe.validation` for the why): the validation score is the
+        energy score of posterior draws at the held-out simulations, computed after each
+        epoch that ends at least 100 optimizer steps after the last validation and after
+        the last epoch. The run ends with its final weights unless the score is more
+        than 10% worse than its best; then the best weights come back. In the last
+        curriculum stage each such degraded validation adds the epochs since the previous
+        one (any other resets the count), and training stops when the count reaches
+        `stop_after_epochs`.
 
         Arguments:
             training_batch_size: Batch size.
@@ -272,12 +235,7 @@ class CMPEInference(NeuralInference):
             max_num_epochs = max(1, math.ceil(num_steps / batches))
         total_steps = max_num_epochs * batches
         if not resume_training:
-            # Fused Adam: one kernel for all parameters (about 15% of a CPU step saved).
-            fused = torch.device(self._device).type in ("cpu", "cuda")
-            try:
-                self.optimizer = Adam(net.parameters(), lr=learning_rate, fused=fused)
-            except RuntimeError:  # fused Adam on this device needs a newer torch
-                self.optimizer = Adam(net.parameters(), lr=learning_rate)
+            self.optimizer = adam(net.parameters(), learning_rate, self._device)
             self.epoch, self._step, self._num_points = 0, 0, None
             self._last_validated_epoch = 0
             self._best_val_loss, self._best_model_state_dict = float("inf"), None
@@ -294,8 +252,7 @@ class CMPEInference(NeuralInference):
             unit="step",
         )
         self._interrupted = True  # until the loop ends normally
-        # Validate about every MIN_STEPS_PER_VALIDATION steps, and after the last epoch.
-        every = max(1, math.ceil(MIN_STEPS_PER_VALIDATION / batches))
+        every = validation_interval(batches)  # epochs; and after the last epoch
         try:
             while self._step < total_steps:
                 start = time.time()
@@ -382,7 +339,7 @@ class CMPEInference(NeuralInference):
             num_points = num_discretization_steps(self._step, total_steps, net.s0, net.s1)
             # The curriculum never goes back, also when a resumed run changes K.
             num_points = max(num_points, self._num_points or 0)
-            lr = 0.5 * self._base_lr * (1 + math.cos(math.pi * self._step / total_steps))
+            lr = cosine_learning_rate(self._step, total_steps, self._base_lr)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.optimizer.zero_grad(set_to_none=True)

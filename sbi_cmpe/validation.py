@@ -4,6 +4,24 @@ The consistency loss cannot tell when to stop: it depends on the curriculum's gr
 a blurry early model scores well on it. The validation score here is the energy score of
 posterior draws at held-out simulations, a strictly proper scoring rule of the posterior
 the user samples, so its meaning stays the same along the whole curriculum.
+
+How `CMPEInference.train` uses it:
+
+- Spacing: a validation after each epoch that ends at least 100 optimizer steps after the
+  last one (`sbi_cmpe.schedule.validation_interval`), and after the last epoch.
+- Final weights: the score fluctuates more than the last, annealed steps of the cosine
+  schedule gain, so the run keeps its final weights unless the score ends more than
+  `OVERFIT_TOLERANCE` (10%) above its best; then the best weights come back. With few
+  simulations this stops a consistency model from memorizing its training parameters
+  (an under-dispersed, biased posterior).
+- Early stop: only in the last curriculum stage, where the grid no longer changes, does a
+  degraded score count. Each degraded validation adds the epochs since the previous
+  validation, a validation that is not degraded resets the count, and training stops when
+  the count reaches `stop_after_epochs`. Since validations are about 100 steps apart, with
+  few batches per epoch (up to about 700 simulations at batch size 128 and patience 20) one
+  degraded validation is enough; when the last stage has fewer epochs than the patience (at
+  batch size 128, more than about 18,000 simulations with the 10,000-step budget, 36,000
+  with 20,000 steps) the run ends at its budget.
 """
 
 from __future__ import annotations

@@ -33,16 +33,16 @@ def test_train_returns_estimator_and_logs_summary(tiny_builder):
 
 
 def test_default_budget_is_finite(tiny_builder, monkeypatch):
-    import sbi_cmpe.trainer as trainer
+    import sbi_cmpe.schedule as schedule
 
-    monkeypatch.setattr(trainer, "LOW_DIM_NUM_STEPS", 20)
+    monkeypatch.setattr(schedule, "LOW_DIM_NUM_STEPS", 20)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x).train(training_batch_size=50)
     assert inference._step == 20 + (-20 % 5)  # whole epochs of 5 batches
 
 
 def test_default_budget_depends_on_the_parameter_dimension():
-    from sbi_cmpe.trainer import DEFAULT_NUM_STEPS, LOW_DIM_NUM_STEPS, default_num_steps
+    from sbi_cmpe.schedule import DEFAULT_NUM_STEPS, LOW_DIM_NUM_STEPS, default_num_steps
 
     assert default_num_steps(1) == default_num_steps(3) == LOW_DIM_NUM_STEPS == 20_000
     assert default_num_steps(4) == default_num_steps(10) == DEFAULT_NUM_STEPS == 10_000
@@ -193,7 +193,7 @@ def test_drop_in_for_npe_arguments(tiny_builder):
 
 def test_best_weights_are_restored(tiny_builder, monkeypatch):
     """The weights of the epoch with the best validation score come back."""
-    monkeypatch.setattr("sbi_cmpe.trainer.MIN_STEPS_PER_VALIDATION", 1)
+    monkeypatch.setattr("sbi_cmpe.schedule.MIN_STEPS_PER_VALIDATION", 1)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     scores = iter([3.0, 2.0, 1.0, 2.5, 2.6, 2.7, 2.8])
@@ -212,7 +212,7 @@ def test_best_weights_are_restored(tiny_builder, monkeypatch):
 def test_clear_overfitting_stops_training(tiny_builder, monkeypatch):
     """Scores more than 10% above the best for `stop_after_epochs` epochs of the last
     curriculum stage stop the run."""
-    monkeypatch.setattr("sbi_cmpe.trainer.MIN_STEPS_PER_VALIDATION", 1)
+    monkeypatch.setattr("sbi_cmpe.schedule.MIN_STEPS_PER_VALIDATION", 1)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     scores = iter([1.0] + [2.0] * 50)
@@ -224,7 +224,7 @@ def test_clear_overfitting_stops_training(tiny_builder, monkeypatch):
 
 def test_small_fluctuations_keep_the_final_weights(tiny_builder, monkeypatch):
     """Within 10% of the best, the annealed weights of the last step are kept."""
-    monkeypatch.setattr("sbi_cmpe.trainer.MIN_STEPS_PER_VALIDATION", 1)
+    monkeypatch.setattr("sbi_cmpe.schedule.MIN_STEPS_PER_VALIDATION", 1)
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     scores = iter([1.0, 1.05] * 10)
@@ -248,14 +248,20 @@ def test_validation_score_is_an_energy_score(tiny_builder):
     assert good == inference._validation_loss(val_theta, val_x)  # fixed noise
 
 
-def test_validation_every_hundred_steps_and_after_the_last_epoch(tiny_builder, monkeypatch):
-    """With 5 batches per epoch, epochs 20, 40 and the last (43) are validated."""
+def recording_validations(tiny_builder, monkeypatch):
+    """A trainer with data whose validations record their epoch (and score 1.0)."""
     inference, theta, x = make(tiny_builder)
     inference.append_simulations(theta, x)
     validated = []
     monkeypatch.setattr(
         inference, "_validation_loss", lambda *args: validated.append(inference.epoch) or 1.0
     )
+    return inference, validated
+
+
+def test_validation_every_hundred_steps_and_after_the_last_epoch(tiny_builder, monkeypatch):
+    """With 5 batches per epoch, epochs 20, 40 and the last (43) are validated."""
+    inference, validated = recording_validations(tiny_builder, monkeypatch)
     inference.train(max_num_epochs=43, training_batch_size=50)
     assert validated == [20, 40, 43]
     assert len(inference.summary["validation_loss"]) == 3
@@ -278,12 +284,7 @@ def test_patience_counts_epochs_between_validations(tiny_builder, monkeypatch):
 
 def test_validation_schedule_survives_resume(tiny_builder, monkeypatch):
     """A resumed run validates 20 epochs (100 steps) after the last validation."""
-    inference, theta, x = make(tiny_builder)
-    inference.append_simulations(theta, x)
-    validated = []
-    monkeypatch.setattr(
-        inference, "_validation_loss", lambda *args: validated.append(inference.epoch) or 1.0
-    )
+    inference, validated = recording_validations(tiny_builder, monkeypatch)
     inference.train(max_num_epochs=25, training_batch_size=50)
     inference.train(max_num_epochs=60, training_batch_size=50, resume_training=True)
     assert validated == [20, 25, 45, 60]
@@ -326,10 +327,10 @@ def test_validation_scores_are_logged_once_at_their_epochs(tiny_builder, monkeyp
 
 def test_default_budget_follows_theta_not_x(tiny_builder, monkeypatch):
     """Two parameters and five-dimensional x: the budget of up to 3 parameters."""
-    import sbi_cmpe.trainer as trainer
+    import sbi_cmpe.schedule as schedule
 
-    monkeypatch.setattr(trainer, "LOW_DIM_NUM_STEPS", 20)
-    monkeypatch.setattr(trainer, "DEFAULT_NUM_STEPS", 40)
+    monkeypatch.setattr(schedule, "LOW_DIM_NUM_STEPS", 20)
+    monkeypatch.setattr(schedule, "DEFAULT_NUM_STEPS", 40)
     prior, _, theta, _ = linear_gaussian_data(2, 300)
     x = torch.cat([theta, torch.randn(300, 3)], dim=1)
     inference = CMPEInference(prior, density_estimator=tiny_builder, show_progress_bars=False)
