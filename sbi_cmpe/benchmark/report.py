@@ -108,8 +108,7 @@ def targets_table(csv_path: str | Path) -> str:
         "| batched: CMPE / NPE-maf | FMPE / CMPE draws | train: CMPE / FMPE |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    nan = dict(c2st=math.nan, sample_time_10k_s=math.nan, batched_time_s=math.nan)
-    nan["train_time_s"] = math.nan
+    nan = dict.fromkeys(("c2st", "train_time_s", "sample_time_10k_s", "batched_time_s"), math.nan)
     for task, budget in sorted({(t, b) for t, b, m in summary if m == "cmpe"}):
         c, nsf, fm, maf = (
             summary.get((task, budget, m), nan) for m in ("cmpe", "npe_nsf", "fmpe", "npe_maf")

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import time
 import warnings
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from sbi_cmpe.benchmark.methods import METHODS, Trained
+from sbi_cmpe.benchmark.methods import METHODS, Trained, timed
 from sbi_cmpe.benchmark.report import LABELS
 from sbi_cmpe.benchmark.tasks import load_task
 
@@ -32,12 +32,7 @@ _NAME = re.compile(
 
 def _best_of(fn: Callable[..., Any], repeats: int, *args: Any, **kwargs: Any) -> float:
     """The least wall time of `repeats` calls of `fn(*args, **kwargs)`."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(*args, **kwargs)
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(timed(partial(fn, *args, **kwargs))[1] for _ in range(repeats))
 
 
 def time_cached_posteriors(
