@@ -10,6 +10,7 @@ from sbi.neural_nets.estimators.base import ConditionalEstimator
 from torch import Tensor, nn
 
 from sbi_cmpe.consistency import consistency_loss, karras_grid, sampling_times, scalings
+from sbi_cmpe.sampling_net import shared_condition_net
 
 __all__ = ["ConsistencyEstimator"]
 
@@ -162,10 +163,10 @@ class ConsistencyEstimator(ConditionalEstimator):
         times = sampling_times(num_steps, self.eps, self.T, self.rho).tolist()
         sample_shape = torch.Size(sample_shape)
         n, batch, dim = sample_shape.numel(), condition.shape[0], self.input_shape.numel()
-        embedded = self._embed(condition)  # (B, C)
-        embedded = embedded.repeat(n, 1)  # (n * B, C), draw-major
-        theta = torch.empty(n * batch, dim, device=embedded.device)
-        t = torch.empty(n * batch, device=embedded.device)
+        # All draws of a step share tau, and the draws of one x share x (draw-major rows).
+        network = shared_condition_net(self.net, self._embed(condition))  # x: (B, C)
+        theta = torch.empty(n * batch, dim, device=condition.device)
+        c_skip, c_out = scalings(torch.tensor(times, dtype=torch.float64), self.eps)  # (K,)
         for i, tau in enumerate(times):
             if generator is None:
                 noise = torch.randn_like(theta)
@@ -175,6 +176,8 @@ class ConsistencyEstimator(ConditionalEstimator):
                 theta_t = tau * noise
             else:
                 theta_t = theta + math.sqrt(tau**2 - self.eps**2) * noise
-            theta = self.consistency_function(theta_t, t.fill_(tau), embedded)  # (n * B, D)
+            # f(theta_t, tau, x) = c_skip(tau) theta_t + c_out(tau) F(theta_t, tau, x)
+            out = network(theta_t, math.log(tau))  # (n * B, D)
+            theta = out.mul_(float(c_out[i])).add_(theta_t, alpha=float(c_skip[i]))
         theta = theta * self.theta_std + self.theta_mean
         return theta.reshape(*sample_shape, batch, *self.input_shape)

@@ -30,6 +30,7 @@ from sbi_cmpe.posterior import ConsistencyPosterior
 from sbi_cmpe.schedule import (
     adam,
     cosine_learning_rate,
+    default_learning_rate,
     default_num_steps,
     validation_interval,
 )
@@ -164,7 +165,7 @@ class CMPEInference(NeuralInference):
     def train(
         self,
         training_batch_size: int = 128,
-        learning_rate: float = 5e-4,
+        learning_rate: Optional[float] = None,
         validation_fraction: float = 0.1,
         stop_after_epochs: int = 20,
         max_num_epochs: Optional[int] = None,
@@ -195,7 +196,8 @@ class CMPEInference(NeuralInference):
 
         Arguments:
             training_batch_size: Batch size.
-            learning_rate: Initial learning rate of Adam.
+            learning_rate: Initial learning rate of Adam; `None` for 1e-3 with up to 5
+                parameters and 5e-4 above (see `default_learning_rate`).
             validation_fraction: Fraction of simulations held out for validation.
             stop_after_epochs: Patience of the stopping rule, in epochs of the last
                 curriculum stage (see above).
@@ -234,6 +236,8 @@ class CMPEInference(NeuralInference):
             num_steps = default_num_steps(net.input_shape.numel())
             max_num_epochs = max(1, math.ceil(num_steps / batches))
         total_steps = max_num_epochs * batches
+        if learning_rate is None:
+            learning_rate = default_learning_rate(net.input_shape.numel())
         if not resume_training:
             self.optimizer = adam(net.parameters(), learning_rate, self._device)
             self.epoch, self._step, self._num_points = 0, 0, None

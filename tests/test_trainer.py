@@ -8,7 +8,7 @@ import torch
 from sbi.inference import NPE
 from sbi.utils import BoxUniform
 
-from sbi_cmpe import CMPEInference, ConsistencyEstimator
+from sbi_cmpe import CMPEInference, ConsistencyEstimator, consistency_nn
 from sbi_cmpe.consistency import num_discretization_steps
 from tests.conftest import linear_gaussian_data
 
@@ -46,6 +46,22 @@ def test_default_budget_depends_on_the_parameter_dimension():
 
     assert default_num_steps(1) == default_num_steps(3) == LOW_DIM_NUM_STEPS == 20_000
     assert default_num_steps(4) == default_num_steps(10) == DEFAULT_NUM_STEPS == 10_000
+
+
+@pytest.mark.parametrize("theta_dim, expected", [(2, 1e-3), (5, 1e-3), (6, 5e-4)])
+def test_default_learning_rate_depends_on_the_parameter_dimension(theta_dim, expected):
+    prior = BoxUniform(-torch.ones(theta_dim), torch.ones(theta_dim))
+    theta = prior.sample((60,))
+    inference = CMPEInference(
+        prior,
+        density_estimator=consistency_nn(hidden_features=8, num_layers=1),
+        show_progress_bars=False,
+    )
+    inference.append_simulations(theta, theta + 0.1 * torch.randn_like(theta))
+    inference.train(max_num_epochs=1)
+    assert inference._base_lr == expected
+    inference.train(max_num_epochs=1, learning_rate=3e-4, retrain_from_scratch=True)
+    assert inference._base_lr == 3e-4
 
 
 def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
