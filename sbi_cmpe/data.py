@@ -114,8 +114,9 @@ def valid_simulations(
     theta, x = theta[is_valid], x[is_valid]
     warn_if_invalid_for_zscoring(x)
     if prior is not None:
-        on_prior_device = theta.to(prior.sample((1,)).device)  # e.g. a CUDA prior
-        outside = int((~within_support(prior, on_prior_device)).sum())
+        with torch.random.fork_rng():  # a draw that leaves the random state as it was
+            device = prior.sample((1,)).device  # e.g. a CUDA prior for CPU simulations
+        outside = int((~within_support(prior, theta.to(device))).sum())
         if outside:
             warnings.warn(
                 f"{outside} of {len(theta)} parameter sets lie outside the prior's support: "
