@@ -164,6 +164,13 @@ def test_theta_outside_prior_warns(tiny_builder):
         inference.append_simulations(theta, x)
 
 
+def test_support_check_leaves_the_random_state_alone(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    state = torch.get_rng_state()
+    inference.append_simulations(theta, x)  # checks theta against the prior's support
+    assert torch.equal(torch.get_rng_state(), state)
+
+
 def test_no_prior_uses_empirical(tiny_builder):
     _, _, theta, x = linear_gaussian_data(2, 300)
     inference = CMPEInference(density_estimator=tiny_builder, show_progress_bars=False)
