@@ -4,7 +4,7 @@ problem."""
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional, Tuple
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -77,7 +77,11 @@ def checked_simulations(
 
 
 def valid_simulations(
-    theta: Tensor, x: Tensor, exclude_invalid_x: bool, prior: Optional[Distribution] = None
+    theta: Tensor,
+    x: Tensor,
+    exclude_invalid_x: bool,
+    prior: Optional[Distribution] = None,
+    prior_device: Optional[Union[str, torch.device]] = None,
 ) -> Tuple[Tensor, Tensor]:
     """Drop simulations with NaN or infinite values, and warn about what looks wrong.
 
@@ -89,6 +93,8 @@ def valid_simulations(
         x: Simulations `(N, *x_shape)`.
         exclude_invalid_x: Whether simulations with NaN or infinite values are dropped.
         prior: The prior, for the support check; `None` skips it.
+        prior_device: Where the prior's parameters live (sbi's trainers keep the prior
+            on the training device); `None` for the device of `theta`.
 
     Returns:
         The kept `(theta, x)`.
@@ -114,9 +120,8 @@ def valid_simulations(
     theta, x = theta[is_valid], x[is_valid]
     warn_if_invalid_for_zscoring(x)
     if prior is not None:
-        with torch.random.fork_rng():  # a draw that leaves the random state as it was
-            device = prior.sample((1,)).device  # e.g. a CUDA prior for CPU simulations
-        outside = int((~within_support(prior, theta.to(device))).sum())
+        on_prior_device = theta if prior_device is None else theta.to(prior_device)
+        outside = int((~within_support(prior, on_prior_device)).sum())
         if outside:
             warnings.warn(
                 f"{outside} of {len(theta)} parameter sets lie outside the prior's support: "

@@ -178,6 +178,6 @@ class ConsistencyEstimator(ConditionalEstimator):
                 theta_t = theta + math.sqrt(tau**2 - self.eps**2) * noise
             # f(theta_t, tau, x) = c_skip(tau) theta_t + c_out(tau) F(theta_t, tau, x)
             out = network(theta_t, math.log(tau))  # (n * B, D)
-            theta = out.mul_(float(c_out[i])).add_(theta_t, alpha=float(c_skip[i]))
+            theta = torch.add(theta_t * float(c_skip[i]), out, alpha=float(c_out[i]))
         theta = theta * self.theta_std + self.theta_mean
         return theta.reshape(*sample_shape, batch, *self.input_shape)

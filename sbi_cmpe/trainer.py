@@ -148,7 +148,9 @@ class CMPEInference(NeuralInference):
             else None,
         )
         exclude = True if exclude_invalid_x is None else exclude_invalid_x
-        theta, x = valid_simulations(theta, x, exclude_invalid_x=exclude, prior=prior)
+        theta, x = valid_simulations(
+            theta, x, exclude_invalid_x=exclude, prior=prior, prior_device=self._device
+        )
         data_device = self._device if data_device is None else data_device
         self._theta_roundwise.append(theta.to(data_device))
         self._x_roundwise.append(x.to(data_device))
@@ -197,7 +199,8 @@ class CMPEInference(NeuralInference):
         Arguments:
             training_batch_size: Batch size.
             learning_rate: Initial learning rate of Adam; `None` for 1e-3 with up to 5
-                parameters and 5e-4 above (see `default_learning_rate`).
+                parameters and 5e-4 above (see `default_learning_rate`). A resumed run
+                keeps the rate of the run it continues.
             validation_fraction: Fraction of simulations held out for validation.
             stop_after_epochs: Patience of the stopping rule, in epochs of the last
                 curriculum stage (see above).
@@ -236,6 +239,13 @@ class CMPEInference(NeuralInference):
             num_steps = default_num_steps(net.input_shape.numel())
             max_num_epochs = max(1, math.ceil(num_steps / batches))
         total_steps = max_num_epochs * batches
+        if resume_training and learning_rate is not None:
+            warnings.warn(
+                f"learning_rate={learning_rate} is ignored: resume_training=True continues "
+                f"the previous run with its learning rate ({self._base_lr}), as in sbi.",
+                stacklevel=2,
+            )
+            learning_rate = None
         if learning_rate is None:
             learning_rate = default_learning_rate(net.input_shape.numel())
         if not resume_training:

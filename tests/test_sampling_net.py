@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from sbi.neural_nets.net_builders.vector_field_nets import VectorFieldMLP
 from torch import nn
 
 from sbi_cmpe import consistency_nn
@@ -21,7 +22,15 @@ def _randomized(model: str, **kwargs):
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-@pytest.mark.parametrize("net_kwargs", [{}, {"layer_norm": False, "skip_connections": False}])
+@pytest.mark.parametrize(
+    "net_kwargs",
+    [
+        {},
+        {"layer_norm": False, "skip_connections": False},
+        {"activation": nn.ReLU},
+        {"activation": nn.SiLU},
+    ],
+)
 def test_shared_condition_mlp_matches_forward(batch, net_kwargs):
     est = _randomized("mlp", **net_kwargs)
     embedded = est._embed(torch.randn(batch, 4))  # (B, C)
@@ -32,6 +41,16 @@ def test_shared_condition_mlp_matches_forward(batch, net_kwargs):
     expected = est.net(theta_t, embedded.repeat(n, 1), torch.full((n * batch,), math.log(tau)))
     with torch.no_grad():
         assert torch.allclose(network(theta_t, math.log(tau)), expected, atol=1e-5)
+
+
+def test_shared_condition_mlp_with_random_fourier_time_embedding():
+    net = VectorFieldMLP(3, 4, 16, hidden_features=32, time_emb_type="random_fourier")
+    nn.init.normal_(net.output_layer.weight)
+    embedded, theta_t = torch.randn(2, 4), torch.randn(10, 3)
+    expected = net(theta_t, embedded.repeat(5, 1), torch.full((10,), math.log(0.5)))
+    with torch.no_grad():
+        actual = shared_condition_net(net, embedded)(theta_t, math.log(0.5))
+    assert torch.allclose(actual, expected, atol=1e-5)
 
 
 def test_other_networks_use_their_own_forward():

@@ -62,6 +62,11 @@ def test_default_learning_rate_depends_on_the_parameter_dimension(theta_dim, exp
     assert inference._base_lr == expected
     inference.train(max_num_epochs=1, learning_rate=3e-4, retrain_from_scratch=True)
     assert inference._base_lr == 3e-4
+    inference.train(max_num_epochs=2, resume_training=True)  # keeps the run's rate
+    assert inference._base_lr == 3e-4
+    with pytest.warns(UserWarning, match="learning_rate=0.01 is ignored"):
+        inference.train(max_num_epochs=3, resume_training=True, learning_rate=1e-2)
+    assert inference._base_lr == 3e-4
 
 
 def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
@@ -164,7 +169,7 @@ def test_theta_outside_prior_warns(tiny_builder):
         inference.append_simulations(theta, x)
 
 
-def test_support_check_leaves_the_random_state_alone(tiny_builder):
+def test_support_check_draws_nothing(tiny_builder):
     inference, theta, x = make(tiny_builder)
     state = torch.get_rng_state()
     inference.append_simulations(theta, x)  # checks theta against the prior's support
