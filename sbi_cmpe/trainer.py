@@ -34,7 +34,7 @@ from sbi_cmpe.schedule import (
     default_num_steps,
     validation_interval,
 )
-from sbi_cmpe.validation import energy_score, is_degraded
+from sbi_cmpe.validation import StoppingRule, energy_score, is_degraded
 
 __all__ = ["CMPEInference"]
 
@@ -245,16 +245,14 @@ class CMPEInference(NeuralInference):
                 f"the previous run with its learning rate ({self._base_lr}), as in sbi.",
                 stacklevel=2,
             )
-            learning_rate = None
-        if learning_rate is None:
-            learning_rate = default_learning_rate(net.input_shape.numel())
         if not resume_training:
+            if learning_rate is None:
+                learning_rate = default_learning_rate(net.input_shape.numel())
+            self._base_lr = learning_rate
             self.optimizer = adam(net.parameters(), learning_rate, self._device)
             self.epoch, self._step, self._num_points = 0, 0, None
             self._last_validated_epoch = 0
-            self._best_val_loss, self._best_model_state_dict = float("inf"), None
-            self._epochs_since_last_improvement = 0
-        self._base_lr = learning_rate if not resume_training else self._base_lr
+            self._stopping = StoppingRule()
         self._total_steps = total_steps
         val_theta, val_x = self._validation_data()
 
@@ -290,7 +288,10 @@ class CMPEInference(NeuralInference):
                         N=self._num_points,
                     )
                     self._last_validated_epoch = self.epoch
-                    if self._converged(since, stop_after_epochs):
+                    final_stage = self._num_points is not None and self._num_points > net.s1
+                    if self._stopping.update(
+                        self._val_loss, net, final_stage, since, stop_after_epochs
+                    ):
                         self._summary["epoch_durations_sec"].append(time.time() - start)
                         break
                 self._summary["epoch_durations_sec"].append(time.time() - start)
@@ -306,11 +307,12 @@ class CMPEInference(NeuralInference):
             raise
         finally:
             bar.close()
-        if self._best_model_state_dict is not None and self._degraded():
-            net.load_state_dict(self._best_model_state_dict)
+        best = self._stopping
+        if best.best_state is not None and is_degraded(self._val_loss, best.best_score):
+            net.load_state_dict(best.best_state)
 
         self._summary["epochs_trained"].append(self.epoch)
-        self._summary["best_validation_loss"].append(self._best_val_loss)
+        self._summary["best_validation_loss"].append(self._stopping.best_score)
         self._summarize(round_=self._round)
         if show_train_summary:
             print(self._describe_round(self._round, self._summary))
@@ -389,32 +391,6 @@ class CMPEInference(NeuralInference):
     def _validation_loss(self, theta: Tensor, x: Tensor) -> float:
         """Energy score of posterior draws at the held-out simulations (fixed noise)."""
         return energy_score(self._neural_net, theta, x)
-
-    def _degraded(self) -> bool:
-        """Whether the last validation score is clearly off its best."""
-        return is_degraded(self._val_loss, self._best_val_loss)
-
-    def _converged(self, epochs_since_validation: int, stop_after_epochs: int) -> bool:
-        """Keep the best weights; stop once the score has been degraded for a while.
-
-        Only in the last stage of the curriculum (the finest grid) does a degraded score
-        count towards stopping: before, the score moves with the grid and with the noise
-        of a large learning rate (sbibm gaussian_mixture, 10,000 simulations: runs stopped
-        after 35 and 65 of 150 and 286 epochs, at C2ST 0.70, where the full run reaches
-        0.67). Small fluctuations are no reason to stop either: the annealed weights at
-        the end of the cosine schedule are better than its noise can show.
-        """
-        if self._val_loss < self._best_val_loss:
-            self._best_val_loss = self._val_loss
-            self._best_model_state_dict = deepcopy(self._neural_net.state_dict())
-        net = self._neural_net
-        final_stage = self._num_points is not None and self._num_points >= net.s1 + 1
-        self._epochs_since_last_improvement = (
-            self._epochs_since_last_improvement + epochs_since_validation
-            if final_stage and self._degraded()
-            else 0
-        )
-        return self._epochs_since_last_improvement >= stop_after_epochs
 
     def _initialize_neural_network(self, retrain_from_scratch: bool, start_idx: int) -> None:
         """Build the network on CPU from the training split (z-scoring statistics)."""

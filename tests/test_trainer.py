@@ -260,8 +260,8 @@ def test_small_fluctuations_keep_the_final_weights(tiny_builder, monkeypatch):
     est = inference.train(max_num_epochs=6, training_batch_size=50, stop_after_epochs=2)
     assert inference.epoch == 6
     final = {k: v.clone() for k, v in est.state_dict().items()}
-    assert inference._best_model_state_dict is not None
-    assert any(not torch.equal(v, inference._best_model_state_dict[k]) for k, v in final.items())
+    assert inference._stopping.best_state is not None
+    assert any(not torch.equal(v, inference._stopping.best_state[k]) for k, v in final.items())
 
 
 def test_validation_score_is_an_energy_score(tiny_builder):
@@ -364,3 +364,20 @@ def test_default_budget_follows_theta_not_x(tiny_builder, monkeypatch):
     inference = CMPEInference(prior, density_estimator=tiny_builder, show_progress_bars=False)
     inference.append_simulations(theta, x).train(training_batch_size=50)
     assert inference._step == 20
+
+
+def test_stopping_rule_counts_degraded_epochs_of_the_last_stage_only():
+    from sbi_cmpe.validation import StoppingRule
+
+    rule, net = StoppingRule(), torch.nn.Linear(1, 1)
+    assert not rule.update(1.0, net, True, 5, stop_after_epochs=10)
+    assert rule.best_score == 1.0 and rule.best_state is not None
+    assert not rule.update(1.2, net, False, 5, stop_after_epochs=10)  # earlier stage
+    assert rule.degraded_epochs == 0
+    assert not rule.update(1.2, net, True, 5, stop_after_epochs=10)
+    assert rule.degraded_epochs == 5
+    assert not rule.update(1.05, net, True, 5, stop_after_epochs=10)  # within 10%: reset
+    assert rule.degraded_epochs == 0
+    assert not rule.update(1.2, net, True, 5, stop_after_epochs=10)
+    assert rule.update(1.2, net, True, 5, stop_after_epochs=10)
+    assert rule.best_score == 1.0
