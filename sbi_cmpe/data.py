@@ -1,18 +1,51 @@
-"""Checks of new simulations: types, dtypes, shapes and values, with messages that name the
-problem."""
+"""Simulations: checks of new ones (types, dtypes, shapes and values, with messages that name
+the problem), and their training batches."""
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Iterator, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from sbi.utils.sbiutils import handle_invalid_x, warn_if_invalid_for_zscoring, within_support
 from torch import Tensor
 from torch.distributions import Distribution
+from torch.utils.data import DataLoader, TensorDataset
 
-__all__ = ["checked_simulations", "valid_simulations"]
+__all__ = ["IndexedBatches", "checked_simulations", "valid_simulations"]
+
+
+class IndexedBatches:
+    """The batches of a `DataLoader` over a `TensorDataset`, one indexing per tensor each.
+
+    sbi's training loaders fetch a batch row by row and stack the rows again: about 0.5 ms
+    of a 5 ms CMPE training step (batch 128, one CPU thread). This iterates the loader's
+    own `batch_sampler` and indexes the dataset's tensors once per batch. It draws the
+    same random numbers as iterating the loader itself (the iterator's base seed, then
+    the sampler's permutation), so a seeded run gets the same batches either way.
+
+    Arguments:
+        loader: A single-process loader of a `TensorDataset` with the default collation,
+            such as the training loader of sbi's `get_dataloaders`.
+    """
+
+    def __init__(self, loader: DataLoader) -> None:
+        if not isinstance(loader.dataset, TensorDataset) or loader.batch_sampler is None:
+            raise TypeError("IndexedBatches needs a batched DataLoader of a TensorDataset.")
+        self.tensors = loader.dataset.tensors
+        self.batch_sampler = loader.batch_sampler
+        self.generator = loader.generator
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)
+
+    def __iter__(self) -> Iterator[Tuple[Tensor, ...]]:
+        # A DataLoader iterator draws its base seed when it is created.
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
+        for idx in self.batch_sampler:
+            idx = torch.as_tensor(idx)  # (B,)
+            yield tuple(tensor[idx] for tensor in self.tensors)
 
 
 def _as_float_tensor(name: str, value: Any) -> Tensor:

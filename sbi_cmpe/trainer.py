@@ -17,13 +17,13 @@ from sbi.utils.sbiutils import (
 )
 from torch import Tensor
 from torch.distributions import Distribution
-from torch.nn.utils import clip_grad_norm_
+from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 from torch.utils.tensorboard.writer import SummaryWriter
 from tqdm.auto import tqdm
 from typing_extensions import Self
 
 from sbi_cmpe.consistency import num_discretization_steps
-from sbi_cmpe.data import checked_simulations, valid_simulations
+from sbi_cmpe.data import IndexedBatches, checked_simulations, valid_simulations
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
@@ -230,6 +230,8 @@ class CMPEInference(NeuralInference):
         train_loader, _ = self.get_dataloaders(
             0, training_batch_size, validation_fraction, resume_training, dataloader_kwargs
         )
+        if dataloader_kwargs is None:  # the same batches, without row-by-row collation
+            train_loader = IndexedBatches(train_loader)
         if retrain_from_scratch or self._neural_net is None:
             self._initialize_neural_network(retrain_from_scratch=True, start_idx=0)
         net = self._neural_net.to(self._device)
@@ -361,26 +363,33 @@ class CMPEInference(NeuralInference):
             self.optimizer.zero_grad(set_to_none=True)
             losses = net.loss(theta, x, num_points=num_points)  # (B,)
             loss = losses.mean()
-            if not torch.isfinite(loss):
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
                 raise RuntimeError(
-                    f"The training loss became {loss.item()} at epoch {self.epoch + 1}, "
+                    f"The training loss became {loss_value} at epoch {self.epoch + 1}, "
                     f"optimizer step {self._step + 1}. The estimator keeps the weights of "
                     "the last finite step; try a smaller learning_rate or clip_max_norm."
                 )
             loss.backward()
-            norm = clip_grad_norm_(net.parameters(), max_norm=clip_max_norm or float("inf"))
-            if not torch.isfinite(norm):
+            params = [p for p in net.parameters() if p.grad is not None]
+            norm = get_total_norm([p.grad for p in params])
+            norm_value = norm.item()
+            if not math.isfinite(norm_value):
                 raise RuntimeError(
-                    f"The gradient became {norm.item()} at epoch {self.epoch + 1}, optimizer "
+                    f"The gradient became {norm_value} at epoch {self.epoch + 1}, optimizer "
                     f"step {self._step + 1}. The estimator keeps the weights of the last "
                     "finite step; try a smaller learning_rate or clip_max_norm."
                 )
+            # As clip_grad_norm_, which scales by min(1, max_norm / (norm + 1e-6)), but
+            # without the multiplication by 1 when the norm is below the threshold.
+            if clip_max_norm is not None and norm_value + 1e-6 > clip_max_norm:
+                clip_grads_with_norm_(params, clip_max_norm, norm)
             self.optimizer.step()
             self._step += 1
             self._num_points = num_points
             if bar is not None:
                 bar.update(1)
-            loss_sum += loss.item() * len(theta)
+            loss_sum += loss_value * len(theta)
             count += len(theta)
         return loss_sum / max(count, 1)
 

@@ -381,3 +381,51 @@ def test_stopping_rule_counts_degraded_epochs_of_the_last_stage_only():
     assert not rule.update(1.2, net, True, 5, stop_after_epochs=10)
     assert rule.update(1.2, net, True, 5, stop_after_epochs=10)
     assert rule.best_score == 1.0
+
+
+def test_indexed_batches_match_the_data_loader():
+    from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
+
+    from sbi_cmpe.data import IndexedBatches
+
+    tensors = (torch.randn(100, 2), torch.randn(100, 3), torch.ones(100, 1))
+    loader = DataLoader(
+        TensorDataset(*tensors),
+        batch_size=16,
+        drop_last=True,
+        sampler=SubsetRandomSampler(list(range(10, 90))),
+    )
+    torch.manual_seed(3)
+    expected = [batch for _ in range(2) for batch in loader]
+    after_loader = torch.rand(3)
+    torch.manual_seed(3)
+    got = [batch for _ in range(2) for batch in IndexedBatches(loader)]
+    assert torch.equal(torch.rand(3), after_loader)  # the same random draws
+    assert len(IndexedBatches(loader)) == len(loader) == 5
+    assert len(got) == len(expected) == 10
+    for a, b in zip(got, expected):
+        assert all(torch.equal(u, v) for u, v in zip(a, b))
+    with pytest.raises(TypeError, match="TensorDataset"):
+        IndexedBatches(DataLoader(list(range(10)), batch_size=2))
+
+
+def test_custom_loader_arguments_train_the_same_network(tiny_builder):
+    weights = []
+    for kwargs in (None, {"num_workers": 0}):
+        torch.manual_seed(0)
+        inference, theta, x = make(tiny_builder)
+        inference.append_simulations(theta, x)
+        est = inference.train(max_num_epochs=3, training_batch_size=50, dataloader_kwargs=kwargs)
+        weights.append(torch.cat([p.detach().flatten() for p in est.parameters()]))
+    assert torch.equal(*weights)
+
+
+def test_gradient_clipping_changes_the_run(tiny_builder):
+    weights = []
+    for clip in (None, 1e-3):
+        torch.manual_seed(0)
+        inference, theta, x = make(tiny_builder)
+        inference.append_simulations(theta, x)
+        est = inference.train(max_num_epochs=3, training_batch_size=50, clip_max_norm=clip)
+        weights.append(torch.cat([p.detach().flatten() for p in est.parameters()]))
+    assert not torch.allclose(*weights)
