@@ -181,11 +181,11 @@ class CMPEInference(NeuralInference):
 
         The run has a fixed budget of $K$ optimizer steps: `max_num_epochs` times the
         batches per epoch, or, when `max_num_epochs` is `None`, whole epochs of about
-        20,000 steps for parameters of up to 3 dimensions and 10,000 above (see
-        `default_num_steps`). Both the iCT curriculum $N(k)$ and the cosine decay
-        of the learning rate (Adam, from `learning_rate` to 0) follow the optimizer step
-        $k$ over this $K$, so the finest grid ($s_1$ intervals) is reached in the last
-        steps that really run.
+        20,000 steps for parameters of up to 3 dimensions and above that 5 per
+        simulation, at most 10,000 (see `default_num_steps`). Both the iCT curriculum
+        $N(k)$ and the cosine decay of the learning rate (Adam, from `learning_rate` to 0)
+        follow the optimizer step $k$ over this $K$, so the finest grid ($s_1$ intervals)
+        is reached in the last steps that really run.
 
         Stopping (see `sbi_cmpe.validation` for the why): the validation score is the
         energy score of posterior draws at the held-out simulations, computed after each
@@ -205,7 +205,8 @@ class CMPEInference(NeuralInference):
             stop_after_epochs: Patience of the stopping rule, in epochs of the last
                 curriculum stage (see above).
             max_num_epochs: Epochs of the run (the budget); `None` for about 20,000
-                (up to 3 parameters) or 10,000 optimizer steps.
+                optimizer steps (up to 3 parameters), else 5 per simulation, at most
+                10,000.
             clip_max_norm: Gradient norm clipping; `None` for none.
             resume_training: Continue the previous run (same split, optimizer,
                 optimizer step and curriculum position) up to `max_num_epochs`.
@@ -238,7 +239,7 @@ class CMPEInference(NeuralInference):
 
         batches = len(train_loader)
         if max_num_epochs is None:
-            num_steps = default_num_steps(net.input_shape.numel())
+            num_steps = default_num_steps(net.input_shape.numel(), num_sims)
             max_num_epochs = max(1, math.ceil(num_steps / batches))
         total_steps = max_num_epochs * batches
         if resume_training and learning_rate is not None:

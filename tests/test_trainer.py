@@ -44,8 +44,17 @@ def test_default_budget_is_finite(tiny_builder, monkeypatch):
 def test_default_budget_depends_on_the_parameter_dimension():
     from sbi_cmpe.schedule import DEFAULT_NUM_STEPS, LOW_DIM_NUM_STEPS, default_num_steps
 
-    assert default_num_steps(1) == default_num_steps(3) == LOW_DIM_NUM_STEPS == 20_000
-    assert default_num_steps(4) == default_num_steps(10) == DEFAULT_NUM_STEPS == 10_000
+    assert default_num_steps(1, 10) == default_num_steps(3, 10**6) == LOW_DIM_NUM_STEPS == 20_000
+    assert default_num_steps(4, 10**4) == default_num_steps(10, 2000) == DEFAULT_NUM_STEPS
+    assert DEFAULT_NUM_STEPS == 10_000
+
+
+@pytest.mark.parametrize("num_sims, steps", [(1000, 5000), (1500, 7500), (10_000, 10_000), (0, 1)])
+def test_default_budget_of_higher_dimensions_follows_the_simulations(num_sims, steps):
+    from sbi_cmpe.schedule import default_num_steps
+
+    assert default_num_steps(10, num_sims) == steps
+    assert default_num_steps(2, num_sims) == 20_000
 
 
 @pytest.mark.parametrize("theta_dim, expected", [(2, 1e-3), (5, 1e-3), (6, 5e-4)])
@@ -429,3 +438,13 @@ def test_gradient_clipping_changes_the_run(tiny_builder):
         est = inference.train(max_num_epochs=3, training_batch_size=50, clip_max_norm=clip)
         weights.append(torch.cat([p.detach().flatten() for p in est.parameters()]))
     assert not torch.allclose(*weights)
+
+
+def test_default_budget_of_higher_dimensions_counts_all_simulations(tiny_builder, monkeypatch):
+    """Four parameters, 300 simulations (270 for training): 0.1 steps per simulation."""
+    import sbi_cmpe.schedule as schedule
+
+    monkeypatch.setattr(schedule, "STEPS_PER_SIMULATION", 0.1)
+    inference, theta, x = make(tiny_builder, dim=4)
+    inference.append_simulations(theta, x).train(training_batch_size=50)
+    assert inference._step == 30  # 6 epochs of 5 batches
