@@ -10,7 +10,7 @@ from sbi_cmpe.benchmark import Settings, Task, run_benchmark
 from sbi_cmpe.benchmark.__main__ import main
 from sbi_cmpe.benchmark.report import markdown_table
 from sbi_cmpe.benchmark.timing import main as timing_main
-from sbi_cmpe.benchmark.timing import time_cached_posteriors, timing_table
+from sbi_cmpe.benchmark.timing import time_cached_posteriors, time_training, timing_table
 
 pytest.importorskip("sbibm")
 
@@ -47,6 +47,19 @@ def test_quick_cli_run_and_resume(tmp_path):
     table = timing_main(["--out", str(tmp_path), "--no-batched", "--repeats", "1"])
     assert all(line.endswith("| n/a |") for line in table.splitlines()[2:])
     assert (tmp_path / "timing.md").read_text().strip() == table
+    # Training again, back to back on the cached simulations.
+    table = timing_main(
+        ["--out", str(tmp_path), "--training", "--methods", "cmpe", "npe_maf"]
+        + ["--max-num-epochs", "2"]
+    )
+    lines = table.splitlines()
+    assert lines[0] == "| task | budget | CMPE (s) | NPE-maf (s) | CMPE / NPE-maf |"
+    assert len(lines) == 3 and lines[2].startswith("| two_moons | 300 | ")
+    assert float(lines[2].strip("| ").split(" | ")[-1]) > 0  # the ratio
+    runs = time_training(tmp_path, ["cmpe"], tasks=["two_moons"], max_num_epochs=2)
+    assert [(r["method"], r["epochs"]) for r in runs] == [("cmpe", 2)]
+    assert runs[0]["train_s"] > 0 and runs[0]["steps"] > 0
+    assert (tmp_path / "training_timing.md").read_text().strip() == table
 
 
 def test_custom_task_is_pluggable(tmp_path):

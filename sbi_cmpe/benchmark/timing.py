@@ -1,11 +1,14 @@
-"""Sampling times of cached posteriors, measured back to back in one process.
+"""Sampling and training times, measured back to back in one process.
 
 The benchmark times each method right after training it, so its timings depend on what
-else ran on the machine at that moment. This module loads every cached posterior of a
-benchmark folder and times them one after the other, best of `repeats`, for a fair
-comparison of sampling speed on a quiet machine:
+else ran on the machine at that moment (and this machine's speed drifts by tens of percent
+over hours). This module loads every cached posterior of a benchmark folder and times them
+one after the other, best of `repeats`, for a fair comparison of sampling speed; with
+`--training` it trains the methods again on the cached simulations, one after the other
+for each (task, budget), and compares their training times:
 
     python -m sbi_cmpe.benchmark.timing --out benchmark_results
+    python -m sbi_cmpe.benchmark.timing --out benchmark_results --training --methods cmpe fmpe
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from sbi_cmpe.benchmark.methods import METHODS, Trained, timed
+from sbi_cmpe.benchmark.methods import METHODS, Trained, timed, train_method
 from sbi_cmpe.benchmark.report import LABELS
 from sbi_cmpe.benchmark.tasks import load_task
 
-__all__ = ["time_cached_posteriors", "timing_table"]
+__all__ = ["time_cached_posteriors", "time_training", "timing_table", "training_table"]
 
 _NAME = re.compile(
     rf"posterior_(?P<task>.+)_(?P<budget>\d+)_(?P<method>{'|'.join(METHODS)})_(?P<seed>\d+)\.pt"
 )
+_SIMS = re.compile(r"sims_(?P<task>.+)_(?P<budget>\d+)_(?P<seed>\d+)\.pt")
 
 
 def _best_of(fn: Callable[..., Any], repeats: int, *args: Any, **kwargs: Any) -> float:
@@ -108,6 +112,76 @@ def time_cached_posteriors(
     return rows
 
 
+def time_training(
+    out: str | Path,
+    methods: Sequence[str] = ("cmpe", "fmpe"),
+    tasks: Optional[Sequence[str]] = None,
+    seed: int = 0,
+    max_num_epochs: Optional[int] = None,
+) -> List[Dict]:
+    """Train `methods` one after the other on each cached simulation set of `<out>/cache`.
+
+    Each run starts from `torch.manual_seed(seed)`, as in the benchmark, so it repeats the
+    benchmark's training run and only its wall time is new.
+
+    Arguments:
+        out: A benchmark output folder.
+        methods: Methods to train, in this order for each (task, budget).
+        tasks: Tasks to include; `None` for all with cached simulations.
+        seed: Seed of the simulations and of the training runs.
+        max_num_epochs: Cap on epochs (for smoke runs); `None` keeps the defaults.
+
+    Returns:
+        One dict per run: task, budget, method, seed, training seconds, epochs and
+        optimizer steps.
+    """
+    rows = []
+    for path in sorted(Path(out, "cache").glob(f"sims_*_{seed}.pt")):
+        match = _SIMS.fullmatch(path.name)
+        if match is None or (tasks is not None and match["task"] not in tasks):
+            continue
+        task = load_task(match["task"])
+        data = torch.load(path)
+        for method in methods:
+            torch.manual_seed(seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trained = train_method(
+                    method, task.prior, data["theta"], data["x"], max_num_epochs
+                )
+            rows.append(
+                dict(
+                    task=match["task"],
+                    budget=int(match["budget"]),
+                    method=method,
+                    seed=seed,
+                    train_s=trained.train_time_s,
+                    epochs=trained.epochs,
+                    steps=trained.optimizer_steps,
+                )
+            )
+    return rows
+
+
+def training_table(rows: List[Dict]) -> str:
+    """Markdown table of `time_training` rows: seconds per method and each method's ratio
+    to the last one."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    labels = [LABELS.get(m, m) for m in methods]
+    ratios = [f"{label} / {labels[-1]}" for label in labels[:-1]]
+    header = ["task", "budget", *(f"{label} (s)" for label in labels), *ratios]
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    cells: Dict[tuple, Dict[str, float]] = {}
+    for r in rows:
+        cells.setdefault((r["task"], r["budget"]), {})[r["method"]] = r["train_s"]
+    for (task, budget), secs in sorted(cells.items()):
+        times = [secs.get(m, float("nan")) for m in methods]
+        shares = [f"{t / times[-1]:.2f}" for t in times[:-1]]
+        values = " | ".join([*(f"{t:.2f}" for t in times), *shares])
+        lines.append(f"| {task} | {budget:,} | {values} |")
+    return "\n".join(lines)
+
+
 def timing_table(rows: List[Dict], max_batched_s: float = 30.0) -> str:
     """Markdown table of `time_cached_posteriors` rows ("n/a": not timed)."""
     lines = [
@@ -125,15 +199,30 @@ def timing_table(rows: List[Dict], max_batched_s: float = 30.0) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> str:
-    """Command line: time the cached posteriors of a benchmark folder."""
+    """Command line: time the cached posteriors (or, with `--training`, the training runs)
+    of a benchmark folder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmark_results")
     parser.add_argument("--methods", nargs="*", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--no-batched", action="store_true", help="time `sample` only")
+    parser.add_argument(
+        "--training", action="store_true", help="train --methods again, back to back"
+    )
+    parser.add_argument("--tasks", nargs="*", default=None, help="with --training")
+    parser.add_argument("--max-num-epochs", type=int, default=None, help="with --training")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.training:
+        methods = args.methods or ["cmpe", "fmpe"]
+        rows = time_training(
+            args.out, methods, tasks=args.tasks, max_num_epochs=args.max_num_epochs
+        )
+        table = training_table(rows)
+        Path(args.out, "training_timing.md").write_text(table + "\n")
+        print(table)
+        return table
     rows = time_cached_posteriors(
         args.out,
         methods=args.methods,
