@@ -11,7 +11,13 @@ import math
 from typing import Iterable
 
 import torch
+from torch.nn.utils import clip_grad_norm_
 from torch.optim import Adam
+
+try:  # torch >= 2.6
+    from torch.nn.utils import clip_grads_with_norm_, get_total_norm
+except ImportError:  # pragma: no cover - older torch
+    clip_grads_with_norm_ = get_total_norm = None
 
 __all__ = [
     "DEFAULT_NUM_STEPS",
@@ -27,6 +33,7 @@ __all__ = [
     "cosine_learning_rate",
     "validation_interval",
     "adam",
+    "clip_gradients",
 ]
 
 # Optimizer steps of a run when `max_num_epochs` is not given (see `default_num_steps`).
@@ -146,3 +153,28 @@ def adam(parameters: Iterable[torch.nn.Parameter], lr: float, device: str) -> Ad
         except RuntimeError:  # fused Adam on this device needs a newer torch
             pass
     return Adam(parameters, lr=lr)
+
+
+def clip_gradients(parameters: Iterable[torch.nn.Parameter], max_norm: float | None) -> float:
+    r"""Total gradient norm, with the gradients scaled as `torch.nn.utils.clip_grad_norm_`.
+
+    `clip_grad_norm_` scales by $\min(1, m / (\|g\| + 10^{-6}))$ in every step, also by 1
+    when the norm is small; here the scaling runs only when the factor is below 1. The
+    result is the same up to float32 rounding at the threshold (a factor of 0.99999994
+    there is skipped).
+
+    Arguments:
+        parameters: Parameters whose gradients are measured (and clipped).
+        max_norm: Largest total norm $m > 0$; `None` to measure only.
+
+    Returns:
+        The total norm before clipping (not finite when a gradient is not).
+    """
+    params = [p for p in parameters if p.grad is not None]
+    if get_total_norm is None:  # older torch: the one-call form
+        return float(clip_grad_norm_(params, float("inf") if max_norm is None else max_norm))
+    norm = get_total_norm([p.grad for p in params])  # ()
+    value = norm.item()
+    if max_norm is not None and value + 1e-6 > max_norm:
+        clip_grads_with_norm_(params, max_norm, norm)
+    return value

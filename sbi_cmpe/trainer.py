@@ -17,7 +17,6 @@ from sbi.utils.sbiutils import (
 )
 from torch import Tensor
 from torch.distributions import Distribution
-from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 from torch.utils.tensorboard.writer import SummaryWriter
 from tqdm.auto import tqdm
 from typing_extensions import Self
@@ -29,6 +28,7 @@ from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
 from sbi_cmpe.schedule import (
     adam,
+    clip_gradients,
     cosine_learning_rate,
     default_learning_rate,
     default_num_steps,
@@ -182,10 +182,10 @@ class CMPEInference(NeuralInference):
         The run has a fixed budget of $K$ optimizer steps: `max_num_epochs` times the
         batches per epoch, or, when `max_num_epochs` is `None`, whole epochs of about
         20,000 steps for parameters of up to 3 dimensions and above that 5 per
-        simulation, at most 10,000 (see `default_num_steps`). Both the iCT curriculum
-        $N(k)$ and the cosine decay of the learning rate (Adam, from `learning_rate` to 0)
-        follow the optimizer step $k$ over this $K$, so the finest grid ($s_1$ intervals)
-        is reached in the last steps that really run.
+        simulation, at most 10,000, rounded up to whole epochs (see `default_num_steps`).
+        Both the iCT curriculum $N(k)$ and the cosine decay of the learning rate (Adam,
+        from `learning_rate` to 0) follow the optimizer step $k$ over this $K$, so the
+        finest grid ($s_1$ intervals) is reached in the last steps that really run.
 
         Stopping (see `sbi_cmpe.validation` for the why): the validation score is the
         energy score of posterior draws at the held-out simulations, computed after each
@@ -207,7 +207,7 @@ class CMPEInference(NeuralInference):
             max_num_epochs: Epochs of the run (the budget); `None` for about 20,000
                 optimizer steps (up to 3 parameters), else 5 per simulation, at most
                 10,000.
-            clip_max_norm: Gradient norm clipping; `None` for none.
+            clip_max_norm: Largest total gradient norm (positive); `None` for no clipping.
             resume_training: Continue the previous run (same split, optimizer,
                 optimizer step and curriculum position) up to `max_num_epochs`.
             retrain_from_scratch: Build a new network instead of continuing.
@@ -221,6 +221,8 @@ class CMPEInference(NeuralInference):
             raise RuntimeError("No simulations: call `append_simulations(theta, x)` first.")
         if resume_training and self._neural_net is None:
             raise RuntimeError("resume_training=True needs an earlier call of `train()`.")
+        if clip_max_norm is not None and not clip_max_norm > 0:
+            raise ValueError(f"clip_max_norm must be positive or None, got {clip_max_norm}.")
         num_sims = self.get_simulations()[0].shape[0]
         num_train = int((1 - validation_fraction) * num_sims)
         if num_train < 1 or num_sims - num_train < 1:
@@ -239,7 +241,9 @@ class CMPEInference(NeuralInference):
 
         batches = len(train_loader)
         if max_num_epochs is None:
-            num_steps = default_num_steps(net.input_shape.numel(), num_sims)
+            # The simulations of the split: a resumed run keeps its split and its budget.
+            split = len(self.train_indices) + len(self.val_indices)
+            num_steps = default_num_steps(net.input_shape.numel(), split)
             max_num_epochs = max(1, math.ceil(num_steps / batches))
         total_steps = max_num_epochs * batches
         if resume_training and learning_rate is not None:
@@ -372,19 +376,13 @@ class CMPEInference(NeuralInference):
                     "the last finite step; try a smaller learning_rate or clip_max_norm."
                 )
             loss.backward()
-            params = [p for p in net.parameters() if p.grad is not None]
-            norm = get_total_norm([p.grad for p in params])
-            norm_value = norm.item()
+            norm_value = clip_gradients(net.parameters(), clip_max_norm)
             if not math.isfinite(norm_value):
                 raise RuntimeError(
                     f"The gradient became {norm_value} at epoch {self.epoch + 1}, optimizer "
                     f"step {self._step + 1}. The estimator keeps the weights of the last "
                     "finite step; try a smaller learning_rate or clip_max_norm."
                 )
-            # As clip_grad_norm_, which scales by min(1, max_norm / (norm + 1e-6)), but
-            # without the multiplication by 1 when the norm is below the threshold.
-            if clip_max_norm is not None and norm_value + 1e-6 > clip_max_norm:
-                clip_grads_with_norm_(params, clip_max_norm, norm)
             self.optimizer.step()
             self._step += 1
             self._num_points = num_points

@@ -59,6 +59,10 @@ def test_quick_cli_run_and_resume(tmp_path):
     runs = time_training(tmp_path, ["cmpe"], tasks=["two_moons"], max_num_epochs=2)
     assert [(r["method"], r["epochs"]) for r in runs] == [("cmpe", 2)]
     assert runs[0]["train_s"] > 0 and runs[0]["steps"] > 0
+    with pytest.raises(FileNotFoundError, match="sims_<task>_<budget>_3.pt"):
+        time_training(tmp_path, ["cmpe"], seed=3)
+    with pytest.raises(SystemExit):
+        timing_main(["--out", str(tmp_path), "--tasks", "two_moons"])  # needs --training
     assert (tmp_path / "training_timing.md").read_text().strip() == table
 
 

@@ -402,7 +402,7 @@ def test_indexed_batches_match_the_data_loader():
         TensorDataset(*tensors),
         batch_size=16,
         drop_last=True,
-        sampler=SubsetRandomSampler(list(range(10, 90))),
+        sampler=SubsetRandomSampler(list(range(7, 90))),  # 83: the last 3 are dropped
     )
     torch.manual_seed(3)
     expected = [batch for _ in range(2) for batch in loader]
@@ -416,6 +416,36 @@ def test_indexed_batches_match_the_data_loader():
         assert all(torch.equal(u, v) for u, v in zip(a, b))
     with pytest.raises(TypeError, match="TensorDataset"):
         IndexedBatches(DataLoader(list(range(10)), batch_size=2))
+    with pytest.raises(ValueError, match="collate_fn"):
+        IndexedBatches(DataLoader(TensorDataset(*tensors), batch_size=2, collate_fn=list))
+
+
+@pytest.mark.parametrize("norm", [0.5, 4.9999, 5.0, 5.0001, 5.5, 100.0])
+@pytest.mark.parametrize("max_norm", [5.0, None])
+@pytest.mark.parametrize("older_torch", [False, True])
+def test_clip_gradients_matches_clip_grad_norm(norm, max_norm, older_torch, monkeypatch):
+    import sbi_cmpe.schedule as schedule
+
+    if older_torch:
+        monkeypatch.setattr(schedule, "get_total_norm", None)
+    torch.manual_seed(0)
+    grads = [torch.randn(4, 3), torch.randn(3)]
+    scale = norm / torch.cat([g.flatten() for g in grads]).norm()
+    ours = [torch.zeros_like(g, requires_grad=True) for g in grads]
+    theirs = [torch.zeros_like(g, requires_grad=True) for g in grads]
+    for a, b, g in zip(ours, theirs, grads):
+        a.grad, b.grad = g * scale, g * scale
+    expected = torch.nn.utils.clip_grad_norm_(theirs, max_norm or float("inf"))
+    got = schedule.clip_gradients(ours, max_norm)
+    assert got == pytest.approx(float(expected), rel=1e-6)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a.grad, b.grad, rtol=2e-7, atol=0)
+
+
+def test_clip_max_norm_must_be_positive(tiny_builder):
+    inference, theta, x = make(tiny_builder)
+    with pytest.raises(ValueError, match="clip_max_norm must be positive"):
+        inference.append_simulations(theta, x).train(max_num_epochs=1, clip_max_norm=0)
 
 
 def test_custom_loader_arguments_train_the_same_network(tiny_builder):
@@ -441,10 +471,14 @@ def test_gradient_clipping_changes_the_run(tiny_builder):
 
 
 def test_default_budget_of_higher_dimensions_counts_all_simulations(tiny_builder, monkeypatch):
-    """Four parameters, 300 simulations (270 for training): 0.1 steps per simulation."""
+    """Four parameters, 300 simulations (270 for training): 1 step per simulation."""
     import sbi_cmpe.schedule as schedule
 
-    monkeypatch.setattr(schedule, "STEPS_PER_SIMULATION", 0.1)
+    monkeypatch.setattr(schedule, "STEPS_PER_SIMULATION", 1)
     inference, theta, x = make(tiny_builder, dim=4)
     inference.append_simulations(theta, x).train(training_batch_size=50)
-    assert inference._step == 30  # 6 epochs of 5 batches
+    assert inference._step == 300  # 60 epochs of 5 batches (270 would give 54)
+    # New simulations do not change the budget of a resumed run, which keeps its split.
+    inference.append_simulations(theta[:100], x[:100])
+    inference.train(training_batch_size=50, resume_training=True)
+    assert inference._step == 300

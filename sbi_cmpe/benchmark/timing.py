@@ -121,8 +121,8 @@ def time_training(
 ) -> List[Dict]:
     """Train `methods` one after the other on each cached simulation set of `<out>/cache`.
 
-    Each run starts from `torch.manual_seed(seed)`, as in the benchmark, so it repeats the
-    benchmark's training run and only its wall time is new.
+    Each run starts from `torch.manual_seed(seed)`, as in the benchmark: it is the
+    benchmark's training run with the current code and defaults.
 
     Arguments:
         out: A benchmark output folder.
@@ -134,6 +134,9 @@ def time_training(
     Returns:
         One dict per run: task, budget, method, seed, training seconds, epochs and
         optimizer steps.
+
+    Raises:
+        FileNotFoundError: When `<out>/cache` holds no simulations of `seed` (and `tasks`).
     """
     rows = []
     for path in sorted(Path(out, "cache").glob(f"sims_*_{seed}.pt")):
@@ -160,6 +163,12 @@ def time_training(
                     steps=trained.optimizer_steps,
                 )
             )
+    if not rows:
+        raise FileNotFoundError(
+            f"No cached simulations sims_<task>_<budget>_{seed}.pt"
+            + (f" of tasks {list(tasks)}" if tasks is not None else "")
+            + f" in {Path(out, 'cache')}."
+        )
     return rows
 
 
@@ -211,13 +220,22 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
         "--training", action="store_true", help="train --methods again, back to back"
     )
     parser.add_argument("--tasks", nargs="*", default=None, help="with --training")
+    parser.add_argument("--seed", type=int, default=0, help="with --training")
     parser.add_argument("--max-num-epochs", type=int, default=None, help="with --training")
     args = parser.parse_args(argv)
+    if not args.training and (
+        args.tasks is not None or args.seed != 0 or args.max_num_epochs is not None
+    ):
+        parser.error("--tasks, --seed and --max-num-epochs apply only with --training")
     torch.set_num_threads(args.threads)
     if args.training:
         methods = args.methods or ["cmpe", "fmpe"]
         rows = time_training(
-            args.out, methods, tasks=args.tasks, max_num_epochs=args.max_num_epochs
+            args.out,
+            methods,
+            tasks=args.tasks,
+            seed=args.seed,
+            max_num_epochs=args.max_num_epochs,
         )
         table = training_table(rows)
         Path(args.out, "training_timing.md").write_text(table + "\n")
