@@ -16,7 +16,7 @@ DEADLINE = float(os.environ.get("SWEEP_DEADLINE_S", "480"))
 
 
 def job(args):
-    idx, name, budget, method, smoke = args
+    idx, name, budget, method, seed, smoke = args
     import torch
 
     torch.set_num_threads(1)
@@ -37,7 +37,7 @@ def job(args):
     task = Task(name, prior, no_sim, lambda i: b["obs"][i], lambda i, n: b["ref"][i][:n])
     out = Path(f"/tmp/sweep/job{idx}")
     (out / "cache").mkdir(parents=True, exist_ok=True)
-    shutil.copy(HERE / "sims" / f"sims_{name}_{budget}_1.pt", out / "cache")
+    shutil.copy(HERE / "sims" / f"sims_{name}_{budget}_{seed}.pt", out / "cache")
     t0 = time.time()
     try:
         run_benchmark(
@@ -46,7 +46,7 @@ def job(args):
                 budgets=[budget],
                 methods=[method],
                 observations=[6, 7, 8],
-                seeds=[1],
+                seeds=[seed],
                 out=out,
                 sweep_observations=(),
                 batched_max_single_s=-1.0,
@@ -60,13 +60,13 @@ def job(args):
     with open(OUT / "sweep.jsonl", "a") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
-    return idx, name, budget, method, time.time() - t0
+    return idx, name, budget, method, seed, time.time() - t0
 
 
 def main():
     smoke = "--smoke" in sys.argv
     listed = json.loads((HERE / "jobs.json").read_text())
-    jobs = [(i, n, b, m, smoke) for i, (n, b, m) in enumerate(listed)]
+    jobs = [(i, j[0], j[1], j[2], j[3] if len(j) > 3 else 1, smoke) for i, j in enumerate(listed)]
     workers = int(os.environ.get("SWEEP_WORKERS", max(1, (os.cpu_count() or 2) - 1)))
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"{len(jobs)} jobs on {workers} workers", flush=True)
