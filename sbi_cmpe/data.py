@@ -4,7 +4,7 @@ the problem), and their training batches."""
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterator, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -13,41 +13,33 @@ from torch import Tensor
 from torch.distributions import Distribution
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
-__all__ = ["IndexedBatches", "checked_simulations", "valid_simulations"]
+__all__ = ["checked_simulations", "indexed_batches", "valid_simulations"]
 
 
-class IndexedBatches:
-    """The batches of a `DataLoader` over a `TensorDataset`, each taken by one indexing.
+def indexed_batches(loader: DataLoader) -> DataLoader:
+    """The batches of `loader`, each taken by one indexing of its dataset's tensors.
 
-    sbi's training loaders fetch a batch row by row and stack the rows again: about 0.5 ms
-    of a 5–6 ms CMPE training step (batch 128, one CPU thread). This iterates the loader's
-    own `batch_sampler` and indexes the dataset's tensors once per batch. It draws the
-    same random numbers as iterating the loader itself (the iterator's base seed, then
-    the sampler's permutation), so a seeded run gets the same batches either way.
+    sbi's training loaders fetch a batch row by row and stack the rows again: 0.59 ms per
+    batch of 128 (one CPU thread), a tenth of a CMPE training step. The returned loader
+    hands each list of indices of the original loader's `batch_sampler` to the
+    `TensorDataset` at once (`batch_size=None`), which indexes each tensor once: 0.16 ms.
+    Both loaders draw the same random numbers, so a seeded run gets the same batches either
+    way.
 
     Arguments:
         loader: A single-process loader of a `TensorDataset` with the default collation,
             such as the training loader of sbi's `get_dataloaders`.
+
+    Returns:
+        A loader of the same batches, as lists `[theta, x, mask]` of tensors.
     """
-
-    def __init__(self, loader: DataLoader) -> None:
-        if not isinstance(loader.dataset, TensorDataset) or loader.batch_sampler is None:
-            raise TypeError("IndexedBatches needs a batched DataLoader of a TensorDataset.")
-        if loader.num_workers != 0 or loader.collate_fn is not default_collate:
-            raise ValueError("IndexedBatches needs a DataLoader without workers or collate_fn.")
-        self.tensors = loader.dataset.tensors
-        self.batch_sampler = loader.batch_sampler
-        self.generator = loader.generator
-
-    def __len__(self) -> int:
-        return len(self.batch_sampler)
-
-    def __iter__(self) -> Iterator[Tuple[Tensor, ...]]:
-        # A DataLoader iterator draws its base seed when it is created.
-        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
-        for idx in self.batch_sampler:
-            idx = torch.as_tensor(idx)  # (B,)
-            yield tuple(tensor[idx] for tensor in self.tensors)
+    if not isinstance(loader.dataset, TensorDataset) or loader.batch_sampler is None:
+        raise TypeError("indexed_batches needs a batched DataLoader of a TensorDataset.")
+    if loader.num_workers != 0 or loader.collate_fn is not default_collate:
+        raise ValueError("indexed_batches needs a DataLoader without workers or collate_fn.")
+    return DataLoader(
+        loader.dataset, batch_size=None, sampler=loader.batch_sampler, generator=loader.generator
+    )
 
 
 def _as_float_tensor(name: str, value: Any) -> Tensor:

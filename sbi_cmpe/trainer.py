@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from typing_extensions import Self
 
 from sbi_cmpe.consistency import num_discretization_steps
-from sbi_cmpe.data import IndexedBatches, checked_simulations, valid_simulations
+from sbi_cmpe.data import checked_simulations, indexed_batches, valid_simulations
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
@@ -234,7 +234,7 @@ class CMPEInference(NeuralInference):
             0, training_batch_size, validation_fraction, resume_training, dataloader_kwargs
         )
         if dataloader_kwargs is None:  # the same batches, without row-by-row collation
-            train_loader = IndexedBatches(train_loader)
+            train_loader = indexed_batches(train_loader)
         if retrain_from_scratch or self._neural_net is None:
             self._initialize_neural_network(retrain_from_scratch=True, start_idx=0)
         net = self._neural_net.to(self._device)

@@ -395,7 +395,7 @@ def test_stopping_rule_counts_degraded_epochs_of_the_last_stage_only():
 def test_indexed_batches_match_the_data_loader():
     from torch.utils.data import DataLoader, SubsetRandomSampler, TensorDataset
 
-    from sbi_cmpe.data import IndexedBatches
+    from sbi_cmpe.data import indexed_batches
 
     tensors = (torch.randn(100, 2), torch.randn(100, 3), torch.ones(100, 1))
     loader = DataLoader(
@@ -408,16 +408,16 @@ def test_indexed_batches_match_the_data_loader():
     expected = [batch for _ in range(2) for batch in loader]
     after_loader = torch.rand(3)
     torch.manual_seed(3)
-    got = [batch for _ in range(2) for batch in IndexedBatches(loader)]
+    got = [batch for _ in range(2) for batch in indexed_batches(loader)]
     assert torch.equal(torch.rand(3), after_loader)  # the same random draws
-    assert len(IndexedBatches(loader)) == len(loader) == 5
+    assert len(indexed_batches(loader)) == len(loader) == 5
     assert len(got) == len(expected) == 10
     for a, b in zip(got, expected):
         assert all(torch.equal(u, v) for u, v in zip(a, b))
     with pytest.raises(TypeError, match="TensorDataset"):
-        IndexedBatches(DataLoader(list(range(10)), batch_size=2))
+        indexed_batches(DataLoader(list(range(10)), batch_size=2))
     with pytest.raises(ValueError, match="collate_fn"):
-        IndexedBatches(DataLoader(TensorDataset(*tensors), batch_size=2, collate_fn=list))
+        indexed_batches(DataLoader(TensorDataset(*tensors), batch_size=2, collate_fn=list))
 
 
 @pytest.mark.parametrize("norm", [0.5, 4.9999, 5.0, 5.0001, 5.5, 100.0])
