@@ -24,6 +24,7 @@ import torch
 
 from sbi_cmpe.benchmark.methods import METHODS, Trained, timed, train_method
 from sbi_cmpe.benchmark.report import LABELS
+from sbi_cmpe.benchmark.run import _simulations
 from sbi_cmpe.benchmark.tasks import load_task
 
 __all__ = ["time_cached_posteriors", "time_training", "timing_table", "training_table"]
@@ -144,14 +145,12 @@ def time_training(
         if match is None or (tasks is not None and match["task"] not in tasks):
             continue
         task = load_task(match["task"])
-        data = torch.load(path)
+        theta, x = _simulations(task, int(match["budget"]), seed, path.parent)  # cached
         for method in methods:
             torch.manual_seed(seed)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                trained = train_method(
-                    method, task.prior, data["theta"], data["x"], max_num_epochs
-                )
+                trained = train_method(method, task.prior, theta, x, max_num_epochs)
             rows.append(
                 dict(
                     task=match["task"],
