@@ -21,19 +21,17 @@ from torch.utils.tensorboard.writer import SummaryWriter
 from tqdm.auto import tqdm
 from typing_extensions import Self
 
-from sbi_cmpe.consistency import num_discretization_steps
 from sbi_cmpe.data import checked_simulations, indexed_batches, valid_simulations
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
 from sbi_cmpe.schedule import (
     adam,
-    clip_gradients,
-    cosine_learning_rate,
     default_learning_rate,
     default_num_steps,
     validation_interval,
 )
+from sbi_cmpe.training import Progress, train_epoch
 from sbi_cmpe.validation import StoppingRule, energy_score, is_degraded
 
 __all__ = ["CMPEInference"]
@@ -105,8 +103,17 @@ class CMPEInference(NeuralInference):
                 "density_estimator must be 'mlp', 'ada_mlp' or a builder "
                 f"(batch_theta, batch_x) -> ConsistencyEstimator, got {density_estimator!r}."
             )
-        self._step = 0  # optimizer steps taken so far (the curriculum position k)
-        self._num_points = None  # grid points N(k) of the last step
+        self._progress = Progress()
+
+    @property
+    def _step(self) -> int:
+        """Optimizer steps taken so far (the curriculum position $k$)."""
+        return self._progress.step
+
+    @property
+    def _num_points(self) -> Optional[int]:
+        """Grid points $N(k)$ of the last step."""
+        return self._progress.num_points
 
     # ------------------------------------------------------------------ data
     def append_simulations(
@@ -257,7 +264,7 @@ class CMPEInference(NeuralInference):
                 learning_rate = default_learning_rate(net.input_shape.numel())
             self._base_lr = learning_rate
             self.optimizer = adam(net.parameters(), learning_rate, self._device)
-            self.epoch, self._step, self._num_points = 0, 0, None
+            self.epoch, self._progress = 0, Progress()
             self._last_validated_epoch = 0
             self._stopping = StoppingRule()
         self._total_steps = total_steps
@@ -276,7 +283,18 @@ class CMPEInference(NeuralInference):
             while self._step < total_steps:
                 start = time.time()
                 net.train()
-                train_loss = self._train_epoch(train_loader, total_steps, clip_max_norm, bar)
+                train_loss = train_epoch(
+                    net,
+                    self.optimizer,
+                    train_loader,
+                    self._progress,
+                    total_steps,
+                    self._base_lr,
+                    clip_max_norm,
+                    self._device,
+                    self.epoch + 1,
+                    bar,
+                )
                 self.epoch += 1
                 self._summary["training_loss"].append(train_loss)
                 self._tracker.log_metric("num_discretization_points", self._num_points, self.epoch)
@@ -345,52 +363,6 @@ class CMPEInference(NeuralInference):
                 tracker.log_metric(name, value, epoch)
         self._logged_epochs = len(self._summary["training_loss"])
         tracker.flush()
-
-    def _train_epoch(
-        self, loader: Any, total_steps: int, clip_max_norm: Optional[float], bar: Any = None
-    ) -> float:
-        """One pass over the training data (ending early at step `total_steps`).
-
-        Returns the mean training loss of the pass.
-        """
-        net = self._neural_net
-        loss_sum, count = 0.0, 0
-        for theta, x, _ in loader:
-            if self._step >= total_steps:
-                break
-            theta, x = theta.to(self._device), x.to(self._device)
-            num_points = num_discretization_steps(self._step, total_steps, net.s0, net.s1)
-            # The curriculum never goes back, also when a resumed run changes K.
-            num_points = max(num_points, self._num_points or 0)
-            lr = cosine_learning_rate(self._step, total_steps, self._base_lr)
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr
-            self.optimizer.zero_grad(set_to_none=True)
-            losses = net.loss(theta, x, num_points=num_points)  # (B,)
-            loss = losses.mean()
-            loss_value = loss.item()
-            if not math.isfinite(loss_value):
-                raise RuntimeError(
-                    f"The training loss became {loss_value} at epoch {self.epoch + 1}, "
-                    f"optimizer step {self._step + 1}. The estimator keeps the weights of "
-                    "the last finite step; try a smaller learning_rate or clip_max_norm."
-                )
-            loss.backward()
-            norm_value = clip_gradients(net.parameters(), clip_max_norm)
-            if not math.isfinite(norm_value):
-                raise RuntimeError(
-                    f"The gradient became {norm_value} at epoch {self.epoch + 1}, optimizer "
-                    f"step {self._step + 1}. The estimator keeps the weights of the last "
-                    "finite step; try a smaller learning_rate or clip_max_norm."
-                )
-            self.optimizer.step()
-            self._step += 1
-            self._num_points = num_points
-            if bar is not None:
-                bar.update(1)
-            loss_sum += loss_value * len(theta)
-            count += len(theta)
-        return loss_sum / max(count, 1)
 
     def _validation_data(self) -> Tuple[Tensor, Tensor]:
         theta, x, _ = self.get_simulations()
