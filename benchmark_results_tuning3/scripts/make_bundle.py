@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from sbi_cmpe.benchmark.run import _simulations
+from sbi_cmpe.benchmark.cache import simulations
 from sbi_cmpe.benchmark.tasks import load_task
 
 warnings.simplefilter("ignore")
@@ -26,6 +26,6 @@ for name in ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernou
     ref = {i: task.reference_samples(i, 10000) for i in (6, 7, 8)}
     bundle[name] = dict(prior=prior, obs=obs, ref=ref)
     for b in (1000, 10000):
-        th, x = _simulations(task, b, 1, out / "sims")
+        th, x = simulations(task, b, 1, out / "sims")
         print(" ", b, th.shape, x.shape)
 torch.save(bundle, out / "bundle.pt")

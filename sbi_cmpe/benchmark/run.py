@@ -6,7 +6,6 @@ import csv
 import datetime
 import os
 import platform
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ from sbi.utils.metrics import c2st
 from tqdm.auto import tqdm
 
 from sbi_cmpe import __version__
-from sbi_cmpe.benchmark.methods import Trained, timed, train_method
+from sbi_cmpe.benchmark.cache import trained as cached_training
+from sbi_cmpe.benchmark.methods import Trained, timed
 from sbi_cmpe.benchmark.tasks import Task, load_task
 
 __all__ = ["Settings", "run_benchmark", "COLUMNS", "C2ST_NAME"]
@@ -101,20 +101,6 @@ def _machine() -> str:
     )
 
 
-def _simulations(task: Task, budget: int, seed: int, cache: Path) -> tuple:
-    """Simulate once per (task, budget, seed), cached on disk and reused."""
-    path = cache / f"sims_{task.name}_{budget}_{seed}.pt"
-    if path.exists():
-        data = torch.load(path)
-        return data["theta"], data["x"]
-    torch.manual_seed(seed)
-    theta = task.prior.sample((budget,))
-    x = task.simulator(theta)
-    cache.mkdir(parents=True, exist_ok=True)
-    torch.save({"theta": theta, "x": x}, path)
-    return theta, x
-
-
 def _done(csv_path: Path) -> set:
     if not csv_path.exists():
         return set()
@@ -190,7 +176,7 @@ def run_benchmark(settings: Settings, progress: bool = True) -> Path:
         ]
         if not todo:
             continue
-        trained = _trained(task, budget, method, seed, settings, cache)
+        trained = cached_training(task, budget, method, seed, cache, settings.max_num_epochs)
         batched_time, batched_note = _batched_timing(task, trained, settings)
         rows = []
         for obs, k in todo:
@@ -245,23 +231,6 @@ def run_benchmark(settings: Settings, progress: bool = True) -> Path:
 def _steps_key(k: Optional[int]) -> str:
     """`num_steps` column: 'default' for each method's default, else the CMPE steps."""
     return "default" if k is None else str(k)
-
-
-def _trained(
-    task: Task, budget: int, method: str, seed: int, settings: Settings, cache: Path
-) -> Trained:
-    """Train once per (task, budget, method, seed), cached on disk."""
-    label = re.sub(r"[^A-Za-z0-9_.-]+", "_", method)
-    path = cache / f"posterior_{task.name}_{budget}_{label}_{seed}.pt"
-    if path.exists():
-        return torch.load(path, weights_only=False)
-    theta, x = _simulations(task, budget, seed, cache)
-    torch.manual_seed(seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        trained = train_method(method, task.prior, theta, x, settings.max_num_epochs)
-    torch.save(trained, path)
-    return trained
 
 
 def _batched_timing(task: Task, trained: Trained, settings: Settings) -> tuple:

@@ -14,7 +14,6 @@ for each (task, budget), and compares their training times:
 from __future__ import annotations
 
 import argparse
-import re
 import warnings
 from functools import partial
 from pathlib import Path
@@ -22,17 +21,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
+from sbi_cmpe.benchmark.cache import cached_posteriors, cached_simulations, simulations
 from sbi_cmpe.benchmark.methods import METHODS, Trained, timed, train_method
 from sbi_cmpe.benchmark.report import LABELS
-from sbi_cmpe.benchmark.run import _simulations
 from sbi_cmpe.benchmark.tasks import load_task
 
 __all__ = ["time_cached_posteriors", "time_training", "timing_table", "training_table"]
-
-_NAME = re.compile(
-    rf"posterior_(?P<task>.+)_(?P<budget>\d+)_(?P<method>{'|'.join(METHODS)})_(?P<seed>\d+)\.pt"
-)
-_SIMS = re.compile(r"sims_(?P<task>.+)_(?P<budget>\d+)_(?P<seed>\d+)\.pt")
 
 
 def _best_of(fn: Callable[..., Any], repeats: int, *args: Any, **kwargs: Any) -> float:
@@ -71,12 +65,11 @@ def time_cached_posteriors(
         draws and for `sample_batched` (`nan` where skipped).
     """
     rows = []
-    for path in sorted(Path(out, "cache").glob("posterior_*.pt")):
-        match = _NAME.fullmatch(path.name)
-        if match is None or (methods is not None and match["method"] not in methods):
-            continue
-        trained: Trained = torch.load(path, weights_only=False)
-        task = load_task(match["task"])
+    for cached in cached_posteriors(Path(out, "cache")):
+        if cached.method not in METHODS or (methods is not None and cached.method not in methods):
+            continue  # variants ("cmpe:steps=5000") are not timed
+        trained: Trained = torch.load(cached.path, weights_only=False)
+        task = load_task(cached.task)
         posterior, x_o = trained.posterior, task.observation(1)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -102,10 +95,10 @@ def time_cached_posteriors(
                     batched_s = float("inf")
         rows.append(
             dict(
-                task=match["task"],
-                budget=int(match["budget"]),
-                method=match["method"],
-                seed=int(match["seed"]),
+                task=cached.task,
+                budget=cached.budget,
+                method=cached.method,
+                seed=cached.seed,
                 sample_s=single,
                 batched_s=batched_s,
             )
@@ -140,12 +133,11 @@ def time_training(
         FileNotFoundError: When `<out>/cache` holds no simulations of `seed` (and `tasks`).
     """
     rows = []
-    for path in sorted(Path(out, "cache").glob(f"sims_*_{seed}.pt")):
-        match = _SIMS.fullmatch(path.name)
-        if match is None or (tasks is not None and match["task"] not in tasks):
+    for cached in cached_simulations(Path(out, "cache"), seed):
+        if tasks is not None and cached.task not in tasks:
             continue
-        task = load_task(match["task"])
-        theta, x = _simulations(task, int(match["budget"]), seed, path.parent)  # cached
+        task = load_task(cached.task)
+        theta, x = simulations(task, cached.budget, seed, cached.path.parent)  # cached
         for method in methods:
             torch.manual_seed(seed)
             with warnings.catch_warnings():
@@ -153,8 +145,8 @@ def time_training(
                 trained = train_method(method, task.prior, theta, x, max_num_epochs)
             rows.append(
                 dict(
-                    task=match["task"],
-                    budget=int(match["budget"]),
+                    task=cached.task,
+                    budget=cached.budget,
                     method=method,
                     seed=seed,
                     train_s=trained.train_time_s,

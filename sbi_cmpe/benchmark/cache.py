@@ -1,0 +1,143 @@
+"""The benchmark's cache on disk: simulations and trained posteriors, one file each.
+
+Every method of a (task, budget, seed) trains on the same cached simulations, and a
+trained posterior is reused when the benchmark is run again. File names (this module
+writes and reads them; nothing else spells them out):
+
+- `sims_<task>_<budget>_<seed>.pt`: `{"theta": (budget, D), "x": (budget, *x_shape)}`;
+- `posterior_<task>_<budget>_<label>_<seed>.pt`: a `Trained`, where `<label>` is the
+  method with every run of characters outside `[A-Za-z0-9_.-]` replaced by `_`.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+from typing import Iterator, NamedTuple, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from sbi_cmpe.benchmark.methods import Trained, train_method
+from sbi_cmpe.benchmark.tasks import Task
+
+__all__ = [
+    "CachedFile",
+    "cached_posteriors",
+    "cached_simulations",
+    "method_label",
+    "posterior_path",
+    "simulations",
+    "simulations_path",
+    "trained",
+]
+
+# Task names hold no "_<digits>_", so the shortest task before the budget is the task.
+_SIMS = re.compile(r"sims_(?P<task>.+?)_(?P<budget>\d+)_(?P<seed>\d+)\.pt")
+_POSTERIOR = re.compile(
+    r"posterior_(?P<task>.+?)_(?P<budget>\d+)_(?P<method>[A-Za-z0-9_.-]+)_(?P<seed>\d+)\.pt"
+)
+
+
+class CachedFile(NamedTuple):
+    """A file of the cache and what its name says (`method` is the label of a posterior,
+    `None` for simulations)."""
+
+    path: Path
+    task: str
+    budget: int
+    seed: int
+    method: Optional[str] = None
+
+
+def method_label(method: str) -> str:
+    """The method as it appears in a file name (`"cmpe:steps=5000"` -> `"cmpe_steps_5000"`)."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", method)
+
+
+def simulations_path(cache: Path, task: str, budget: int, seed: int) -> Path:
+    """Where the simulations of (task, budget, seed) are cached."""
+    return Path(cache) / f"sims_{task}_{budget}_{seed}.pt"
+
+
+def posterior_path(cache: Path, task: str, budget: int, method: str, seed: int) -> Path:
+    """Where the posterior of `method` trained on (task, budget, seed) is cached."""
+    return Path(cache) / f"posterior_{task}_{budget}_{method_label(method)}_{seed}.pt"
+
+
+def cached_simulations(cache: Path, seed: Optional[int] = None) -> Iterator[CachedFile]:
+    """The cached simulation files, sorted by name; only those of `seed` if given."""
+    for path in sorted(Path(cache).glob("sims_*.pt")):
+        match = _SIMS.fullmatch(path.name)
+        if match is not None and (seed is None or int(match["seed"]) == seed):
+            yield CachedFile(path, match["task"], int(match["budget"]), int(match["seed"]))
+
+
+def cached_posteriors(cache: Path) -> Iterator[CachedFile]:
+    """The cached posterior files, sorted by name."""
+    for path in sorted(Path(cache).glob("posterior_*.pt")):
+        match = _POSTERIOR.fullmatch(path.name)
+        if match is not None:
+            yield CachedFile(
+                path, match["task"], int(match["budget"]), int(match["seed"]), match["method"]
+            )
+
+
+def simulations(task: Task, budget: int, seed: int, cache: Path) -> Tuple[Tensor, Tensor]:
+    """`budget` simulations of `task` from its prior, made once per seed and then loaded.
+
+    Arguments:
+        task: The task (prior and simulator).
+        budget: Number of simulations.
+        seed: Seed of `torch.manual_seed` before the prior draws.
+        cache: The cache folder (created if missing).
+
+    Returns:
+        `theta` of shape `(budget, D)` and `x` of shape `(budget, *x_shape)`.
+    """
+    path = simulations_path(cache, task.name, budget, seed)
+    if path.exists():
+        data = torch.load(path)
+        return data["theta"], data["x"]
+    torch.manual_seed(seed)
+    theta = task.prior.sample((budget,))
+    x = task.simulator(theta)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"theta": theta, "x": x}, path)
+    return theta, x
+
+
+def trained(
+    task: Task,
+    budget: int,
+    method: str,
+    seed: int,
+    cache: Path,
+    max_num_epochs: Optional[int] = None,
+) -> Trained:
+    """`method` trained on the cached simulations of (task, budget, seed), once, then loaded.
+
+    Training starts from `torch.manual_seed(seed)`.
+
+    Arguments:
+        task: The task.
+        budget: Number of simulations.
+        method: A method of `sbi_cmpe.benchmark.methods.METHODS`, with options.
+        seed: Seed of the simulations and of the training run.
+        cache: The cache folder.
+        max_num_epochs: Cap on epochs (for smoke runs); `None` keeps the defaults.
+
+    Returns:
+        The trained posterior with its training time, epochs and optimizer steps.
+    """
+    path = posterior_path(cache, task.name, budget, method, seed)
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    theta, x = simulations(task, budget, seed, cache)
+    torch.manual_seed(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = train_method(method, task.prior, theta, x, max_num_epochs)
+    torch.save(result, path)
+    return result
