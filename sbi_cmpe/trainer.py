@@ -32,7 +32,7 @@ from sbi_cmpe.schedule import (
     validation_interval,
 )
 from sbi_cmpe.training import Progress, train_epoch
-from sbi_cmpe.validation import StoppingRule, energy_score, is_degraded
+from sbi_cmpe.validation import StoppingRule, energy_score
 
 __all__ = ["CMPEInference"]
 
@@ -265,7 +265,6 @@ class CMPEInference(NeuralInference):
             self._base_lr = learning_rate
             self.optimizer = adam(net.parameters(), learning_rate, self._device)
             self.epoch, self._progress = 0, Progress()
-            self._last_validated_epoch = 0
             self._stopping = StoppingRule()
         self._total_steps = total_steps
         val_theta, val_x = self._validation_data()
@@ -278,7 +277,7 @@ class CMPEInference(NeuralInference):
             unit="step",
         )
         self._interrupted = True  # until the loop ends normally
-        every = validation_interval(batches)  # epochs; and after the last epoch
+        self._stopping.every = validation_interval(batches)
         try:
             while self._step < total_steps:
                 start = time.time()
@@ -301,8 +300,7 @@ class CMPEInference(NeuralInference):
                 lr = self.optimizer.param_groups[0]["lr"]
                 self._tracker.log_metric("learning_rate", lr, self.epoch)
                 net.eval()
-                since = self.epoch - self._last_validated_epoch
-                if since >= every or self._step >= total_steps:
+                if self._stopping.due(self.epoch, last=self._step >= total_steps):
                     self._val_loss = self._validation_loss(val_theta, val_x)
                     self._summary["validation_loss"].append(self._val_loss)
                     self._tracker.log_metric("validation_loss", self._val_loss, self.epoch)
@@ -312,10 +310,9 @@ class CMPEInference(NeuralInference):
                         val=f"{self._val_loss:.3g}",
                         N=self._num_points,
                     )
-                    self._last_validated_epoch = self.epoch
                     final_stage = self._num_points is not None and self._num_points > net.s1
                     if self._stopping.update(
-                        self._val_loss, net, final_stage, since, stop_after_epochs
+                        self._val_loss, net, final_stage, self.epoch, stop_after_epochs
                     ):
                         self._summary["epoch_durations_sec"].append(time.time() - start)
                         break
@@ -332,9 +329,9 @@ class CMPEInference(NeuralInference):
             raise
         finally:
             bar.close()
-        best = self._stopping
-        if best.best_state is not None and is_degraded(self._val_loss, best.best_score):
-            net.load_state_dict(best.best_state)
+        best_state = self._stopping.weights_to_restore(self._val_loss)
+        if best_state is not None:
+            net.load_state_dict(best_state)
 
         self._summary["epochs_trained"].append(self.epoch)
         self._summary["best_validation_loss"].append(self._stopping.best_score)

@@ -119,29 +119,41 @@ def is_degraded(score: float, best: float, tolerance: float = OVERFIT_TOLERANCE)
 
 
 class StoppingRule:
-    """The stopping rule of the module docstring: best weights, and when to stop.
+    """The validation schedule and stopping rule of the module docstring.
+
+    Arguments:
+        every: Epochs between validations (`sbi_cmpe.schedule.validation_interval`).
 
     Attributes:
+        every: Epochs between validations; a resumed run may set it anew.
+        last_epoch: Epoch of the last validation (0 before the first).
         best_score: The lowest validation score so far.
         best_state: The weights (`state_dict`) that scored it.
         degraded_epochs: Epochs counted towards `stop_after_epochs` (see the module
             docstring).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, every: int = 1) -> None:
+        self.every = every
+        self.last_epoch = 0
         self.best_score = float("inf")
         self.best_state: Optional[dict] = None
         self.degraded_epochs = 0
+
+    def due(self, epoch: int, last: bool) -> bool:
+        """Whether to validate after `epoch`: `every` epochs after the last validation,
+        and after the last epoch of the run (`last`)."""
+        return last or epoch - self.last_epoch >= self.every
 
     def update(
         self,
         score: float,
         net: torch.nn.Module,
         final_stage: bool,
-        epochs_since_validation: int,
+        epoch: int,
         stop_after_epochs: int,
     ) -> bool:
-        """Record a validation score; returns whether training should stop.
+        """Record the validation score after `epoch`; returns whether training should stop.
 
         Only in the last stage of the curriculum (the finest grid) does a degraded score
         count towards stopping: before, the score moves with the grid and with the noise
@@ -154,12 +166,20 @@ class StoppingRule:
             score: The validation score of `net` now.
             net: The network, whose weights are kept when the score is the best so far.
             final_stage: Whether the curriculum is in its last stage.
-            epochs_since_validation: Epochs since the previous validation.
+            epoch: The epoch just validated; the epochs since the last validation count.
             stop_after_epochs: The patience, in epochs of the last stage.
         """
+        since, self.last_epoch = epoch - self.last_epoch, epoch
         if score < self.best_score:
             self.best_score = score
             self.best_state = deepcopy(net.state_dict())
         counts = final_stage and is_degraded(score, self.best_score)
-        self.degraded_epochs = self.degraded_epochs + epochs_since_validation if counts else 0
+        self.degraded_epochs = self.degraded_epochs + since if counts else 0
         return self.degraded_epochs >= stop_after_epochs
+
+    def weights_to_restore(self, final_score: float) -> Optional[dict]:
+        """The best weights when the run's final score is degraded against them, else `None`
+        (the run keeps its final weights)."""
+        if self.best_state is not None and is_degraded(final_score, self.best_score):
+            return self.best_state
+        return None

@@ -378,18 +378,24 @@ def test_default_budget_follows_theta_not_x(tiny_builder, monkeypatch):
 def test_stopping_rule_counts_degraded_epochs_of_the_last_stage_only():
     from sbi_cmpe.validation import StoppingRule
 
-    rule, net = StoppingRule(), torch.nn.Linear(1, 1)
+    rule, net = StoppingRule(every=5), torch.nn.Linear(1, 1)
+    assert [rule.due(epoch, last=False) for epoch in (4, 5)] == [False, True]
+    assert rule.due(2, last=True)  # the last epoch of a run is always validated
+    assert rule.weights_to_restore(1.0) is None  # nothing recorded yet
     assert not rule.update(1.0, net, True, 5, stop_after_epochs=10)
     assert rule.best_score == 1.0 and rule.best_state is not None
-    assert not rule.update(1.2, net, False, 5, stop_after_epochs=10)  # earlier stage
+    assert [rule.due(epoch, last=False) for epoch in (9, 10)] == [False, True]
+    assert not rule.update(1.2, net, False, 10, stop_after_epochs=10)  # earlier stage
     assert rule.degraded_epochs == 0
-    assert not rule.update(1.2, net, True, 5, stop_after_epochs=10)
+    assert not rule.update(1.2, net, True, 15, stop_after_epochs=10)
     assert rule.degraded_epochs == 5
-    assert not rule.update(1.05, net, True, 5, stop_after_epochs=10)  # within 10%: reset
+    assert not rule.update(1.05, net, True, 20, stop_after_epochs=10)  # within 10%: reset
     assert rule.degraded_epochs == 0
-    assert not rule.update(1.2, net, True, 5, stop_after_epochs=10)
-    assert rule.update(1.2, net, True, 5, stop_after_epochs=10)
+    assert not rule.update(1.2, net, True, 25, stop_after_epochs=10)
+    assert rule.update(1.2, net, True, 30, stop_after_epochs=10)
     assert rule.best_score == 1.0
+    assert rule.weights_to_restore(1.05) is None  # within 10%: the final weights stay
+    assert rule.weights_to_restore(1.2) is rule.best_state
 
 
 def test_indexed_batches_match_the_data_loader():
