@@ -73,9 +73,9 @@ def default_num_steps(theta_dim: int, num_simulations: int) -> int:
     - Neither rule is one setting's loss (seeds 1 and 2, 10,000 simulations,
       `benchmark_results_tuning5/`): two moons gains 0.013 from 40,000 steps (0.574 ->
       0.561; gaussian_mixture 0.680 -> 0.681) for twice the training time, and batch size
-      512 gains less (0.566); with 10 parameters gaussian_linear prefers 5,000 steps (0.592
-      -> 0.561) where bernoulli_glm and slcp lose 0.02-0.03 (0.618 -> 0.640, 0.871 -> 0.901),
-      and nothing known at training time tells gaussian_linear from bernoulli_glm.
+      512 gains less (0.566); gaussian_linear prefers 5,000 steps (0.592 -> 0.561) where
+      bernoulli_glm and slcp lose 0.02-0.03 (0.618 -> 0.640, 0.871 -> 0.901), and nothing
+      known at training time tells gaussian_linear from bernoulli_glm (both 10 parameters).
 
     Arguments:
         theta_dim: Number of parameter dimensions.
