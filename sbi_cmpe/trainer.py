@@ -393,7 +393,7 @@ class CMPEInference(NeuralInference):
         estimator: Optional[ConsistencyEstimator] = None,
         prior: Optional[Distribution] = None,
         num_steps: Optional[int] = None,
-        max_sampling_batch_size: int = 10_000,
+        max_sampling_batch_size: Optional[int] = None,
         **kwargs: Any,
     ) -> ConsistencyPosterior:
         r"""Build a `ConsistencyPosterior` from the trained (or a given) estimator.
@@ -402,7 +402,8 @@ class CMPEInference(NeuralInference):
             estimator: A trained `ConsistencyEstimator`; `None` uses the last trained.
             prior: Prior for the support; `None` uses the trainer's.
             num_steps: Default number of sampling steps; `None` uses the estimator's.
-            max_sampling_batch_size: Largest number of draws per network call.
+            max_sampling_batch_size: Largest number of draws per network call; `None` for
+                2,048 on a CPU and 10,000 on other devices.
             **kwargs: sbi's `sample_with` is accepted only as `"direct"`.
 
         Returns:

@@ -212,6 +212,18 @@ def test_chunks_stay_within_max_sampling_batch_size(posterior, monkeypatch):
         (300,), x=torch.zeros(50, 2), max_sampling_batch_size=1_000, show_progress_bars=False
     )
     assert out.shape == (300, 50, 2) and max(sizes) <= 1_000
+    # Without a size: the posterior's, else 2,048 draws per call on a CPU.
+    from sbi_cmpe.posterior import default_sampling_batch_size
+
+    assert default_sampling_batch_size("cpu") == 2_048
+    assert default_sampling_batch_size("cuda:0") == 10_000
+    sizes.clear()
+    posterior.sample((5_000,), x=torch.zeros(2), show_progress_bars=False)
+    assert posterior.max_sampling_batch_size is None and max(sizes) == 2_048
+    sizes.clear()
+    monkeypatch.setattr(posterior, "max_sampling_batch_size", 3_000)
+    posterior.sample((5_000,), x=torch.zeros(2), show_progress_bars=False)
+    assert max(sizes) == 3_000
 
 
 def test_trainer_saves_and_loads_with_torch(tmp_path):
