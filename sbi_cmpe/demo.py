@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         ("NPE (maf)", NPE(task.prior, show_progress_bars=False), {}),
     ):
+        torch.manual_seed(args.seed)  # each method from the same seed, as in the benchmark
         start = time.perf_counter()
         trainer.append_simulations(theta, x).train(**kwargs)
         train_s = time.perf_counter() - start
