@@ -30,6 +30,7 @@ __all__ = [
     "posterior_path",
     "simulations",
     "simulations_path",
+    "train_seeded",
     "trained",
 ]
 
@@ -118,7 +119,7 @@ def trained(
 ) -> Trained:
     """`method` trained on the cached simulations of (task, budget, seed), once, then loaded.
 
-    Training starts from `torch.manual_seed(seed)`.
+    Training is `train_seeded`.
 
     Arguments:
         task: The task.
@@ -135,9 +136,34 @@ def trained(
     if path.exists():
         return torch.load(path, weights_only=False)
     theta, x = simulations(task, budget, seed, cache)
+    result = train_seeded(task, method, theta, x, seed, max_num_epochs)
+    torch.save(result, path)
+    return result
+
+
+def train_seeded(
+    task: Task,
+    method: str,
+    theta: Tensor,
+    x: Tensor,
+    seed: int,
+    max_num_epochs: Optional[int] = None,
+) -> Trained:
+    """The benchmark's training run: `method` on `(theta, x)` from `torch.manual_seed(seed)`,
+    with the methods' warnings silenced (not cached; see `trained`).
+
+    Arguments:
+        task: The task (its prior).
+        method: A method of `sbi_cmpe.benchmark.methods.METHODS`, with options.
+        theta: Parameters `(N, D)`.
+        x: Simulations `(N, *x_shape)`.
+        seed: Seed of the training run.
+        max_num_epochs: Cap on epochs (for smoke runs); `None` keeps the defaults.
+
+    Returns:
+        The trained posterior with its training time, epochs and optimizer steps.
+    """
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = train_method(method, task.prior, theta, x, max_num_epochs)
-    torch.save(result, path)
-    return result
+        return train_method(method, task.prior, theta, x, max_num_epochs)

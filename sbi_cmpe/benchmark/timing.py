@@ -21,8 +21,13 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
-from sbi_cmpe.benchmark.cache import cached_posteriors, cached_simulations, simulations
-from sbi_cmpe.benchmark.methods import METHODS, Trained, timed, train_method
+from sbi_cmpe.benchmark.cache import (
+    cached_posteriors,
+    cached_simulations,
+    simulations,
+    train_seeded,
+)
+from sbi_cmpe.benchmark.methods import METHODS, Trained, timed
 from sbi_cmpe.benchmark.report import LABELS
 from sbi_cmpe.benchmark.tasks import load_task
 
@@ -139,10 +144,7 @@ def time_training(
         task = load_task(cached.task)
         theta, x = simulations(task, cached.budget, seed, cached.path.parent)  # cached
         for method in methods:
-            torch.manual_seed(seed)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                trained = train_method(method, task.prior, theta, x, max_num_epochs)
+            trained = train_seeded(task, method, theta, x, seed, max_num_epochs)
             rows.append(
                 dict(
                     task=cached.task,
