@@ -189,7 +189,8 @@ class CMPEInference(NeuralInference):
         The run has a fixed budget of $K$ optimizer steps: `max_num_epochs` times the
         batches per epoch, or, when `max_num_epochs` is `None`, whole epochs of about
         20,000 steps for parameters of up to 3 dimensions and above that 5 per
-        simulation, at most 10,000, rounded up to whole epochs (see `default_num_steps`).
+        simulation, at most 20,000 up to 5 dimensions and 10,000 above, rounded up to whole
+        epochs (see `default_num_steps`).
         Both the iCT curriculum $N(k)$ and the cosine decay of the learning rate (Adam,
         from `learning_rate` to 0) follow the optimizer step $k$ over this $K$, so the
         finest grid ($s_1$ intervals) is reached in the last steps that really run.
@@ -213,7 +214,7 @@ class CMPEInference(NeuralInference):
                 curriculum stage (see above).
             max_num_epochs: Epochs of the run (the budget); `None` for about 20,000
                 optimizer steps (up to 3 parameters), else 5 per simulation, at most
-                10,000.
+                20,000 (up to 5 parameters) or 10,000.
             clip_max_norm: Largest total gradient norm (positive); `None` for no clipping.
             resume_training: Continue the previous run (same split, optimizer,
                 optimizer step and curriculum position) up to `max_num_epochs`.

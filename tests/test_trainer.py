@@ -45,8 +45,12 @@ def test_default_budget_depends_on_the_parameter_dimension():
     from sbi_cmpe.schedule import DEFAULT_NUM_STEPS, LOW_DIM_NUM_STEPS, default_num_steps
 
     assert default_num_steps(1, 10) == default_num_steps(3, 10**6) == LOW_DIM_NUM_STEPS == 20_000
-    assert default_num_steps(4, 10**4) == default_num_steps(10, 2000) == DEFAULT_NUM_STEPS
+    assert default_num_steps(6, 10**4) == default_num_steps(10, 2000) == DEFAULT_NUM_STEPS
     assert DEFAULT_NUM_STEPS == 10_000
+    # Four and five parameters: 5 steps per simulation, up to the low-dimensional budget.
+    assert default_num_steps(4, 10**4) == default_num_steps(5, 10**6) == LOW_DIM_NUM_STEPS
+    assert default_num_steps(5, 1000) == default_num_steps(6, 1000) == 5000
+    assert default_num_steps(5, 3000) == 15_000
 
 
 @pytest.mark.parametrize("num_sims, steps", [(1000, 5000), (1500, 7500), (10_000, 10_000), (0, 1)])
