@@ -79,11 +79,12 @@ def default_num_steps(theta_dim: int, num_simulations: int) -> int:
       512 gains less (0.566); gaussian_linear prefers 5,000 steps (0.592 -> 0.561) where
       bernoulli_glm and slcp lose 0.02-0.03 (0.618 -> 0.640, 0.871 -> 0.901), and nothing
       known at training time tells gaussian_linear from bernoulli_glm (both 10 parameters).
-    - Five parameters behave like two, not like ten: slcp with 10,000 simulations gains
-      from steps past 10,000 (seeds 1 / 2: 0.872 / 0.870 after 10,000 steps, 0.839 / 0.856
-      after 15,000, 0.832 / 0.858 after 20,000; `benchmark_results_tuning6/`), while with
-      1,000 simulations 20,000 steps are no better than 5,000 (seed 1: 0.973 both), so the
-      per-simulation rule stays.
+    - With 10,000 simulations five parameters behave like two, not like ten: slcp gains from
+      steps past 10,000 (seeds 1 / 2: 0.872 / 0.870 after 10,000 steps, 0.839 / 0.856 after
+      15,000, 0.832 / 0.858 after 20,000; `benchmark_results_tuning6/`). With 1,000
+      simulations a budget of 20,000 steps is no better than one of 5,000 (seed 1: 0.973
+      both; the runs stopped early at 15,120 and 3,885 steps; `benchmark_results_tuning4/`),
+      so the per-simulation rule stays.
 
     Arguments:
         theta_dim: Number of parameter dimensions.

@@ -49,7 +49,8 @@ def test_default_budget_depends_on_the_parameter_dimension():
     assert DEFAULT_NUM_STEPS == 10_000
     # Four and five parameters: 5 steps per simulation, up to the low-dimensional budget.
     assert default_num_steps(4, 10**4) == default_num_steps(5, 10**6) == LOW_DIM_NUM_STEPS
-    assert default_num_steps(5, 1000) == default_num_steps(6, 1000) == 5000
+    assert default_num_steps(4, 1000) == default_num_steps(5, 1000) == 5000
+    assert default_num_steps(6, 1000) == 5000
     assert default_num_steps(5, 3000) == 15_000
 
 
@@ -367,13 +368,13 @@ def test_validation_scores_are_logged_once_at_their_epochs(tiny_builder, monkeyp
 
 
 def test_default_budget_follows_theta_not_x(tiny_builder, monkeypatch):
-    """Two parameters and five-dimensional x: the budget of up to 3 parameters."""
+    """Two parameters and seven-dimensional x: the budget of up to 3 parameters."""
     import sbi_cmpe.schedule as schedule
 
     monkeypatch.setattr(schedule, "LOW_DIM_NUM_STEPS", 20)
     monkeypatch.setattr(schedule, "DEFAULT_NUM_STEPS", 40)
     prior, _, theta, _ = linear_gaussian_data(2, 300)
-    x = torch.cat([theta, torch.randn(300, 3)], dim=1)
+    x = torch.cat([theta, torch.randn(300, 5)], dim=1)  # counting x would give 40 steps
     inference = CMPEInference(prior, density_estimator=tiny_builder, show_progress_bars=False)
     inference.append_simulations(theta, x).train(training_batch_size=50)
     assert inference._step == 20
