@@ -44,7 +44,9 @@ def consistency_nn(
     not the reported table): width 128 and 3 residual blocks: the authors' 256 is more
     accurate (two moons, 10,000 simulations, 20,000 steps: C2ST 0.56 vs 0.60) but takes
     about twice the time per training step and per draw; $\epsilon = 10^{-3}$, $T = 10$,
-    $s_0 = 10$, $s_1 = 50$ (the authors' two-moons settings); `num_steps=3` sampling steps,
+    $s_0 = 10$, $s_1 = 50$ (the authors' two-moons settings; at 10,000 simulations $s_1 = 25$
+    or $100$, $T = 5$ and $s_0 = 20$ gained on one of two moons and gaussian_mixture at most
+    what they lost on the other, `benchmark_results_tuning6/`); `num_steps=3` sampling steps,
     the low end of the U-shaped step sweep (two moons, 10,000 simulations: C2ST 0.76,
     0.67, 0.60, 0.61, 0.61, 0.62 at 1, 2, 3, 5, 10, 20 steps).
 
