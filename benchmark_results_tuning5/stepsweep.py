@@ -11,12 +11,14 @@ from pathlib import Path
 import torch
 from sbi.utils.metrics import c2st
 
+from sbi_cmpe.benchmark.cache import cached_posteriors
+
 warnings.simplefilter("ignore")
 torch.set_num_threads(1)
 bundle = torch.load(".tune/bundle.pt")
 for path in sys.argv[1:]:
     trained = torch.load(path, weights_only=False)
-    name = "two_moons" if "two_moons" in path else "gaussian_mixture"
+    name = next(c.task for c in cached_posteriors(Path(path).parent) if c.path == Path(path))
     for k in [2, 3, 4, 5, 8]:
         scores = []
         for obs in [6, 7, 8]:

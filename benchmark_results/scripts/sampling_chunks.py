@@ -8,9 +8,11 @@ the repository root:
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
 
+from sbi_cmpe.benchmark.cache import posterior_path
 from sbi_cmpe.benchmark.tasks import load_task
 
 warnings.simplefilter("ignore")
@@ -18,7 +20,7 @@ torch.set_num_threads(1)
 SIZES = [10_000, 4_096, 2_048, 1_024, 512]
 for cell in sys.argv[1:]:
     task, budget = cell.rsplit("_", 1)
-    path = f"benchmark_results/cache/posterior_{task}_{budget}_cmpe_0.pt"
+    path = posterior_path(Path("benchmark_results/cache"), task, int(budget), "cmpe", 0)
     posterior = torch.load(path, weights_only=False).posterior
     x_o = load_task(task).observation(1)
     posterior.sample((1_000,), x=x_o, show_progress_bars=False)  # warm-up
