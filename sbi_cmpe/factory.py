@@ -12,6 +12,7 @@ from sbi.utils.sbiutils import standardizing_net, z_score_parser, z_standardizat
 from torch import Tensor, nn
 
 from sbi_cmpe.estimator import ConsistencyEstimator
+from sbi_cmpe.schedule import default_p_mean
 
 __all__ = ["consistency_nn"]
 
@@ -30,6 +31,8 @@ def consistency_nn(
     T: float = 10.0,
     s0: int = 10,
     s1: int = 50,
+    p_mean: Optional[float] = None,
+    p_std: float = 2.0,
     num_steps: int = 3,
     **kwargs,
 ) -> Callable[[Tensor, Tensor], ConsistencyEstimator]:
@@ -64,6 +67,10 @@ def consistency_nn(
         T: Largest noise level $T$.
         s0: Initial number of grid intervals of the training curriculum.
         s1: Final number of grid intervals of the training curriculum.
+        p_mean: Mean of $\ln t$ in the lognormal distribution of training noise levels;
+            `None` for -2.0 with up to 3 parameters and iCT's -1.1 above (see
+            `sbi_cmpe.schedule.default_p_mean`).
+        p_std: Standard deviation of $\ln t$ in that distribution (iCT: 2.0).
         num_steps: Default number of sampling steps of the posterior.
         **kwargs: Passed to sbi's network builder (e.g. `activation`).
 
@@ -109,6 +116,8 @@ def consistency_nn(
             T=T,
             s0=s0,
             s1=s1,
+            p_mean=default_p_mean(batch_theta[0].numel()) if p_mean is None else p_mean,
+            p_std=p_std,
             num_steps=num_steps,
         )
 

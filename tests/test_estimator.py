@@ -57,3 +57,32 @@ def test_theta_standardization_round_trip():
     # mapped back to the original units: centred on the data mean.
     s = est.sample((2000,), torch.zeros(1, 1), num_steps=1)
     assert (s.mean((0, 1)) - theta.mean(0)).abs().max() < 2.0
+
+
+def test_builder_passes_the_timestep_distribution():
+    theta, x = torch.randn(40, 2), torch.randn(40, 3)
+    losses = []
+    for p_mean, p_std in [(-1.1, 2.0), (1.5, 0.5)]:
+        torch.manual_seed(0)
+        est = consistency_nn(hidden_features=16, num_layers=1, p_mean=p_mean, p_std=p_std)(
+            theta, x
+        )
+        assert (est.p_mean, est.p_std) == (p_mean, p_std)
+        generator = torch.Generator().manual_seed(1)
+        losses.append(est.loss(theta, x, generator=generator))
+    # Same weights and noise: only the drawn noise levels differ.
+    assert not torch.allclose(losses[0], losses[1])
+
+
+@pytest.mark.parametrize(
+    "theta_shape, expected", [((2,), -2.0), ((3,), -2.0), ((4,), -1.1), ((2, 2), -1.1)]
+)
+def test_default_timestep_mean_depends_on_the_parameter_dimension(theta_shape, expected):
+    build = consistency_nn(hidden_features=16, num_layers=1)
+    est = build(torch.randn(40, *theta_shape), torch.randn(40, 7))
+    assert est.p_mean == expected and est.p_std == 2.0
+    # An explicit value wins.
+    est = consistency_nn(hidden_features=16, num_layers=1, p_mean=0.5)(
+        torch.randn(40, *theta_shape), torch.randn(40, 7)
+    )
+    assert est.p_mean == 0.5
