@@ -39,7 +39,8 @@ class ConsistencyEstimator(ConditionalEstimator):
         s0: Initial number of grid intervals of the curriculum (iCT: 10).
         s1: Final number of grid intervals of the curriculum (authors: 50).
         rho: Curvature of the Karras grid (7).
-        p_mean: Mean of $\ln t$ in the timestep distribution (iCT: -1.1).
+        p_mean: Mean of $\ln t$ in the timestep distribution (iCT: -1.1; `consistency_nn`
+            chooses it with `sbi_cmpe.schedule.default_p_mean`).
         p_std: Standard deviation of $\ln t$ in the timestep distribution (iCT: 2.0).
         num_steps: Default number of sampling steps.
     """
