@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from copy import deepcopy
 from typing import Any, Literal, Optional, Sequence, Tuple, Union
@@ -31,8 +30,8 @@ from sbi_cmpe.schedule import (
     default_num_steps,
     validation_interval,
 )
-from sbi_cmpe.training import Progress, train_epoch
-from sbi_cmpe.validation import StoppingRule, energy_score
+from sbi_cmpe.training import Run, run_epochs
+from sbi_cmpe.validation import energy_score
 
 __all__ = ["CMPEInference"]
 
@@ -103,17 +102,27 @@ class CMPEInference(NeuralInference):
                 "density_estimator must be 'mlp', 'ada_mlp' or a builder "
                 f"(batch_theta, batch_x) -> ConsistencyEstimator, got {density_estimator!r}."
             )
-        self._progress = Progress()
+        self._run: Optional[Run] = None  # the training run, kept for resume_training
 
     @property
     def _step(self) -> int:
         """Optimizer steps taken so far (the curriculum position $k$)."""
-        return self._progress.step
+        return 0 if self._run is None else self._run.progress.step
 
     @property
     def _num_points(self) -> Optional[int]:
         """Grid points $N(k)$ of the last step."""
-        return self._progress.num_points
+        return None if self._run is None else self._run.progress.num_points
+
+    @property
+    def epoch(self) -> int:
+        """Epochs trained so far."""
+        return 0 if self._run is None else self._run.epoch
+
+    @property
+    def optimizer(self) -> Optional[torch.optim.Optimizer]:
+        """The optimizer of the training run; `None` before `train()`."""
+        return None if self._run is None else self._run.optimizer
 
     # ------------------------------------------------------------------ data
     def append_simulations(
@@ -187,22 +196,17 @@ class CMPEInference(NeuralInference):
         r"""Train the consistency model and return it.
 
         The run has a fixed budget of $K$ optimizer steps: `max_num_epochs` times the
-        batches per epoch, or, when `max_num_epochs` is `None`, whole epochs of about
-        20,000 steps for parameters of up to 3 dimensions and above that 5 per
-        simulation, at most 20,000 up to 5 dimensions and 10,000 above, rounded up to whole
-        epochs (see `default_num_steps`).
+        batches per epoch, or, when `max_num_epochs` is `None`, `default_num_steps` (which
+        depends on the number of parameters and simulations) rounded up to whole epochs.
         Both the iCT curriculum $N(k)$ and the cosine decay of the learning rate (Adam,
         from `learning_rate` to 0) follow the optimizer step $k$ over this $K$, so the
         finest grid ($s_1$ intervals) is reached in the last steps that really run.
 
-        Stopping (see `sbi_cmpe.validation` for the why): the validation score is the
-        energy score of posterior draws at the held-out simulations, computed after each
-        epoch that ends at least 100 optimizer steps after the last validation and after
-        the last epoch. The run ends with its final weights unless the score is more
-        than 10% worse than its best; then the best weights come back. In the last
-        curriculum stage each such degraded validation adds the epochs since the previous
-        one (any other resets the count), and training stops when the count reaches
-        `stop_after_epochs`.
+        Stopping (`sbi_cmpe.training.run_epochs`; the why in `sbi_cmpe.validation`): the
+        validation score is the energy score of posterior draws at the held-out
+        simulations. The run keeps its final weights unless that score ends more than 10%
+        above its best, and stops early when it degrades for `stop_after_epochs` epochs of
+        the last curriculum stage.
 
         Arguments:
             training_batch_size: Batch size.
@@ -212,9 +216,8 @@ class CMPEInference(NeuralInference):
             validation_fraction: Fraction of simulations held out for validation.
             stop_after_epochs: Patience of the stopping rule, in epochs of the last
                 curriculum stage (see above).
-            max_num_epochs: Epochs of the run (the budget); `None` for about 20,000
-                optimizer steps (up to 3 parameters), else 5 per simulation, at most
-                20,000 (up to 5 parameters) or 10,000.
+            max_num_epochs: Epochs of the run (the budget); `None` for the default budget
+                (see above).
             clip_max_norm: Largest total gradient norm (positive); `None` for no clipping.
             resume_training: Continue the previous run (same split, optimizer,
                 optimizer step and curriculum position) up to `max_num_epochs`.
@@ -257,17 +260,17 @@ class CMPEInference(NeuralInference):
         if resume_training and learning_rate is not None:
             warnings.warn(
                 f"learning_rate={learning_rate} is ignored: resume_training=True continues "
-                f"the previous run with its learning rate ({self._base_lr}), as in sbi.",
+                f"the previous run with its learning rate ({self._run.base_lr}), as in sbi.",
                 stacklevel=2,
             )
         if not resume_training:
             if learning_rate is None:
                 learning_rate = default_learning_rate(net.input_shape.numel())
-            self._base_lr = learning_rate
-            self.optimizer = adam(net.parameters(), learning_rate, self._device)
-            self.epoch, self._progress = 0, Progress()
-            self._stopping = StoppingRule()
-        self._total_steps = total_steps
+            optimizer = adam(net.parameters(), learning_rate, self._device)
+            self._run = Run(optimizer, learning_rate)
+        run = self._run
+        run.total_steps = total_steps
+        run.stopping.every = validation_interval(batches)
         val_theta, val_x = self._validation_data()
 
         bar = tqdm(
@@ -277,50 +280,20 @@ class CMPEInference(NeuralInference):
             desc="Training CMPE",
             unit="step",
         )
-        self._interrupted = True  # until the loop ends normally
-        self._stopping.every = validation_interval(batches)
         try:
-            while self._step < total_steps:
-                start = time.time()
-                net.train()
-                train_loss = train_epoch(
-                    net,
-                    self.optimizer,
-                    train_loader,
-                    self._progress,
-                    total_steps,
-                    self._base_lr,
-                    clip_max_norm,
-                    self._device,
-                    self.epoch + 1,
-                    bar,
-                )
-                self.epoch += 1
-                self._summary["training_loss"].append(train_loss)
-                self._tracker.log_metric("num_discretization_points", self._num_points, self.epoch)
-                lr = self.optimizer.param_groups[0]["lr"]
-                self._tracker.log_metric("learning_rate", lr, self.epoch)
-                net.eval()
-                if self._stopping.due(self.epoch, last=self._step >= total_steps):
-                    self._val_loss = self._validation_loss(val_theta, val_x)
-                    self._summary["validation_loss"].append(self._val_loss)
-                    self._tracker.log_metric("validation_loss", self._val_loss, self.epoch)
-                    bar.set_postfix(
-                        epoch=self.epoch,
-                        loss=f"{train_loss:.3g}",
-                        val=f"{self._val_loss:.3g}",
-                        N=self._num_points,
-                    )
-                    final_stage = self._num_points is not None and self._num_points > net.s1
-                    if self._stopping.update(
-                        self._val_loss, net, final_stage, self.epoch, stop_after_epochs
-                    ):
-                        self._summary["epoch_durations_sec"].append(time.time() - start)
-                        break
-                self._summary["epoch_durations_sec"].append(time.time() - start)
-            self._interrupted = False
+            run_epochs(
+                run,
+                net,
+                train_loader,
+                validate=lambda: self._validation_loss(val_theta, val_x),
+                clip_max_norm=clip_max_norm,
+                stop_after_epochs=stop_after_epochs,
+                device=self._device,
+                summary=self._summary,
+                tracker=self._tracker,
+                bar=bar,
+            )
         except KeyboardInterrupt:
-            net.eval()
             warnings.warn(
                 f"Training interrupted at optimizer step {self._step} of {total_steps} "
                 f"(epoch {self.epoch + 1}). The estimator keeps its weights; continue with "
@@ -330,37 +303,18 @@ class CMPEInference(NeuralInference):
             raise
         finally:
             bar.close()
-        best_state = self._stopping.weights_to_restore(self._val_loss)
-        if best_state is not None:
-            net.load_state_dict(best_state)
 
         self._summary["epochs_trained"].append(self.epoch)
-        self._summary["best_validation_loss"].append(self._stopping.best_score)
-        self._summarize(round_=self._round)
+        self._summary["best_validation_loss"].append(run.stopping.best_score)
+        # sbi's per-round statistics (the per-epoch ones were logged as the epochs ran).
+        self._tracker.log_metric("epochs_trained", self.epoch, self._round + 1)
+        self._tracker.log_metric("best_validation_loss", run.stopping.best_score, self._round + 1)
+        self._tracker.flush()
         if show_train_summary:
             print(self._describe_round(self._round, self._summary))
         net.zero_grad(set_to_none=True)
         net.eval()
         return net
-
-    def _summarize(self, round_: int) -> None:
-        """Write the run's statistics to the tracker.
-
-        sbi's version assumes one validation score per epoch; here the scores are logged
-        at their epochs during training, so only the per-epoch statistics not logged yet
-        are written.
-        """
-        tracker = self._tracker
-        tracker.log_metric("epochs_trained", self._summary["epochs_trained"][-1], round_ + 1)
-        tracker.log_metric(
-            "best_validation_loss", self._summary["best_validation_loss"][-1], round_ + 1
-        )
-        start = getattr(self, "_logged_epochs", 0)
-        for name in ("training_loss", "epoch_durations_sec"):
-            for epoch, value in enumerate(self._summary[name][start:], start=start + 1):
-                tracker.log_metric(name, value, epoch)
-        self._logged_epochs = len(self._summary["training_loss"])
-        tracker.flush()
 
     def _validation_data(self) -> Tuple[Tensor, Tensor]:
         theta, x, _ = self.get_simulations()
@@ -423,9 +377,9 @@ class CMPEInference(NeuralInference):
             if self._neural_net is None:
                 raise RuntimeError("No trained estimator: call `train()` first.")
             estimator = self._neural_net
-            if getattr(self, "_interrupted", False):
+            if self._run is not None and self._run.interrupted:
                 warnings.warn(
-                    f"The estimator was trained for {self._step} of {self._total_steps} "
+                    f"The estimator was trained for {self._step} of {self._run.total_steps} "
                     "optimizer steps (training was interrupted); continue it with "
                     "train(resume_training=True) for the full budget.",
                     stacklevel=2,

@@ -1,25 +1,30 @@
-r"""One pass of consistency training over the data.
+r"""A training run of consistency training: its lasting state, its epochs and one pass.
 
 Each optimizer step $k$ of a run of $K$ steps takes the grid size $N(k)$ of the iCT
 curriculum and the cosine learning rate $\eta_k$, computes the consistency loss of a
 batch (`ConsistencyEstimator.loss`), checks that the loss and the gradient are finite,
-clips the gradient and steps the optimizer. `CMPEInference.train` runs the epochs, the
-validation and the stopping rule around it.
+clips the gradient and steps the optimizer (`train_epoch`). `run_epochs` repeats such
+passes, validates and applies the stopping rule (`sbi_cmpe.validation`) until step $K$.
+`Run` holds what must outlive one call of `CMPEInference.train`, so that
+`resume_training=True` continues the same run.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Iterable, Optional
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import torch
+from sbi.sbi_types import Tracker
 
 from sbi_cmpe.consistency import num_discretization_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.schedule import clip_gradients, cosine_learning_rate
+from sbi_cmpe.validation import StoppingRule
 
-__all__ = ["Progress", "train_epoch"]
+__all__ = ["Progress", "Run", "run_epochs", "train_epoch"]
 
 
 @dataclass
@@ -33,6 +38,121 @@ class Progress:
 
     step: int = 0
     num_points: Optional[int] = None
+
+
+@dataclass
+class Run:
+    r"""The state of a training run that outlives one call of `CMPEInference.train`.
+
+    Attributes:
+        optimizer: The run's optimizer.
+        base_lr: Initial learning rate $\eta_0$ of the cosine schedule.
+        progress: Optimizer step and grid size reached.
+        stopping: The stopping rule, with the best weights seen.
+        epoch: Epochs done.
+        total_steps: Steps $K$ of the current call's budget.
+        val_loss: The last validation score.
+        interrupted: Whether the last call ended before its loop did.
+    """
+
+    optimizer: torch.optim.Optimizer
+    base_lr: float
+    progress: Progress = field(default_factory=Progress)
+    stopping: StoppingRule = field(default_factory=StoppingRule)
+    epoch: int = 0
+    total_steps: int = 0
+    val_loss: float = math.inf
+    interrupted: bool = False
+
+
+def run_epochs(
+    run: Run,
+    net: ConsistencyEstimator,
+    batches: Iterable[Any],
+    *,
+    validate: Callable[[], float],
+    clip_max_norm: Optional[float],
+    stop_after_epochs: int,
+    device: str,
+    summary: Dict[str, List[float]],
+    tracker: Tracker,
+    bar: Any = None,
+) -> None:
+    r"""Epochs of `train_epoch` until step `run.total_steps` or until the stopping rule ends
+    the run; then the best weights come back if the rule asks for them.
+
+    After each epoch the training loss and duration go to `summary` and `tracker`, the
+    grid size and learning rate to `tracker`. Validations (`validate`) come when
+    `run.stopping` says they are due; their scores go to both. Only in the last curriculum
+    stage (more than $s_1$ grid points) does a degraded score count towards stopping. An
+    interruption (e.g.
+    `KeyboardInterrupt`) propagates and leaves `run.interrupted` set, the weights as they
+    are and `net` in evaluation mode.
+
+    Arguments:
+        run: The run, updated in place.
+        net: The estimator being trained.
+        batches: Training batches `(theta, x, mask)`.
+        validate: Returns the validation score of `net` (lower is better).
+        clip_max_norm: Largest total gradient norm; `None` for no clipping.
+        stop_after_epochs: Patience of the stopping rule, in epochs.
+        device: Where the batches are moved.
+        summary: sbi's training summary (lists per statistic), appended to.
+        tracker: Where metrics are logged.
+        bar: Optional progress bar, advanced once per step.
+
+    """
+    run.interrupted = True  # until the loop ends normally
+    try:
+        while run.progress.step < run.total_steps:
+            start = time.time()
+            net.train()
+            train_loss = train_epoch(
+                net,
+                run.optimizer,
+                batches,
+                run.progress,
+                run.total_steps,
+                run.base_lr,
+                clip_max_norm,
+                device,
+                run.epoch + 1,
+                bar,
+            )
+            run.epoch += 1
+            summary["training_loss"].append(train_loss)
+            tracker.log_metric("training_loss", train_loss, run.epoch)
+            tracker.log_metric("num_discretization_points", run.progress.num_points, run.epoch)
+            tracker.log_metric("learning_rate", run.optimizer.param_groups[0]["lr"], run.epoch)
+            net.eval()
+            stop = False
+            if run.stopping.due(run.epoch, last=run.progress.step >= run.total_steps):
+                run.val_loss = validate()
+                summary["validation_loss"].append(run.val_loss)
+                tracker.log_metric("validation_loss", run.val_loss, run.epoch)
+                if bar is not None:
+                    bar.set_postfix(
+                        epoch=run.epoch,
+                        loss=f"{train_loss:.3g}",
+                        val=f"{run.val_loss:.3g}",
+                        N=run.progress.num_points,
+                    )
+                num_points = run.progress.num_points
+                final_stage = num_points is not None and num_points > net.s1
+                stop = run.stopping.update(
+                    run.val_loss, net, final_stage, run.epoch, stop_after_epochs
+                )
+            duration = time.time() - start
+            summary["epoch_durations_sec"].append(duration)
+            tracker.log_metric("epoch_durations_sec", duration, run.epoch)
+            if stop:
+                break
+        run.interrupted = False
+    finally:
+        net.eval()
+    best_state = run.stopping.weights_to_restore(run.val_loss)
+    if best_state is not None:
+        net.load_state_dict(best_state)
 
 
 def train_epoch(

@@ -73,14 +73,14 @@ def test_default_learning_rate_depends_on_the_parameter_dimension(theta_dim, exp
     )
     inference.append_simulations(theta, theta + 0.1 * torch.randn_like(theta))
     inference.train(max_num_epochs=1)
-    assert inference._base_lr == expected
+    assert inference._run.base_lr == expected
     inference.train(max_num_epochs=1, learning_rate=3e-4, retrain_from_scratch=True)
-    assert inference._base_lr == 3e-4
+    assert inference._run.base_lr == 3e-4
     inference.train(max_num_epochs=2, resume_training=True)  # keeps the run's rate
-    assert inference._base_lr == 3e-4
+    assert inference._run.base_lr == 3e-4
     with pytest.warns(UserWarning, match="learning_rate=0.01 is ignored"):
         inference.train(max_num_epochs=3, resume_training=True, learning_rate=1e-2)
-    assert inference._base_lr == 3e-4
+    assert inference._run.base_lr == 3e-4
 
 
 def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
@@ -274,8 +274,8 @@ def test_small_fluctuations_keep_the_final_weights(tiny_builder, monkeypatch):
     est = inference.train(max_num_epochs=6, training_batch_size=50, stop_after_epochs=2)
     assert inference.epoch == 6
     final = {k: v.clone() for k, v in est.state_dict().items()}
-    assert inference._stopping.best_state is not None
-    assert any(not torch.equal(v, inference._stopping.best_state[k]) for k, v in final.items())
+    assert inference._run.stopping.best_state is not None
+    assert any(not torch.equal(v, inference._run.stopping.best_state[k]) for k, v in final.items())
 
 
 def test_validation_score_is_an_energy_score(tiny_builder):
