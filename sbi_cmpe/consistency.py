@@ -44,6 +44,8 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "P_MEAN",
+    "P_STD",
     "scalings",
     "karras_grid",
     "num_discretization_steps",
@@ -52,6 +54,11 @@ __all__ = [
     "consistency_loss",
     "sampling_times",
 ]
+
+# iCT's lognormal distribution of the training noise levels: mean and standard deviation
+# of ln t (see `timestep_probabilities`).
+P_MEAN = -1.1
+P_STD = 2.0
 
 # A consistency function: (theta_t (B, D), t (B,), x_embedded (B, C)) -> (B, D).
 ConsistencyFn = Callable[[Tensor, Tensor, Tensor], Tensor]
@@ -134,7 +141,7 @@ def num_discretization_steps(step: int, total_steps: int, s0: int, s1: int) -> i
     return min(s0 * 2**stage, s1) + 1
 
 
-def timestep_probabilities(grid: Tensor, p_mean: float = -1.1, p_std: float = 2.0) -> Tensor:
+def timestep_probabilities(grid: Tensor, p_mean: float = P_MEAN, p_std: float = P_STD) -> Tensor:
     r"""Discrete lognormal distribution over the intervals of a grid (iCT).
 
     $p(n) \propto \mathrm{erf}(\frac{\ln t_{n+1} - P_\mathrm{mean}}{\sqrt 2 P_\mathrm{std}})
@@ -176,8 +183,8 @@ def consistency_loss(
     theta: Tensor,
     condition: Tensor,
     grid: Tensor,
-    p_mean: float = -1.1,
-    p_std: float = 2.0,
+    p_mean: float = P_MEAN,
+    p_std: float = P_STD,
     huber_c: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:

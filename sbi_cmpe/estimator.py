@@ -9,7 +9,14 @@ import torch
 from sbi.neural_nets.estimators.base import ConditionalEstimator
 from torch import Tensor, nn
 
-from sbi_cmpe.consistency import consistency_loss, karras_grid, sampling_times, scalings
+from sbi_cmpe.consistency import (
+    P_MEAN,
+    P_STD,
+    consistency_loss,
+    karras_grid,
+    sampling_times,
+    scalings,
+)
 from sbi_cmpe.sampling_net import shared_condition_net
 
 __all__ = ["ConsistencyEstimator"]
@@ -58,8 +65,8 @@ class ConsistencyEstimator(ConditionalEstimator):
         s0: int = 10,
         s1: int = 50,
         rho: float = 7.0,
-        p_mean: float = -1.1,
-        p_std: float = 2.0,
+        p_mean: float = P_MEAN,
+        p_std: float = P_STD,
         num_steps: int = 3,
     ) -> None:
         super().__init__(input_shape=input_shape, condition_shape=condition_shape)

@@ -11,6 +11,7 @@ from sbi.neural_nets.net_builders.vector_field_nets import (
 from sbi.utils.sbiutils import standardizing_net, z_score_parser, z_standardization
 from torch import Tensor, nn
 
+from sbi_cmpe.consistency import P_STD
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.schedule import default_p_mean
 
@@ -32,7 +33,7 @@ def consistency_nn(
     s0: int = 10,
     s1: int = 50,
     p_mean: Optional[float] = None,
-    p_std: float = 2.0,
+    p_std: float = P_STD,
     num_steps: int = 3,
     **kwargs,
 ) -> Callable[[Tensor, Tensor], ConsistencyEstimator]:

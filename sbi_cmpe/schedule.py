@@ -15,6 +15,8 @@ import torch
 from torch.nn.utils import clip_grad_norm_
 from torch.optim import Adam
 
+from sbi_cmpe.consistency import P_MEAN
+
 try:  # torch >= 2.6
     from torch.nn.utils import clip_grads_with_norm_, get_total_norm
 except ImportError:  # pragma: no cover - older torch
@@ -29,7 +31,6 @@ __all__ = [
     "LEARNING_RATE",
     "LOW_DIM_LEARNING_RATE",
     "LOW_DIM_LR_MAX_DIM",
-    "P_MEAN",
     "LOW_DIM_P_MEAN",
     "default_num_steps",
     "default_learning_rate",
@@ -53,9 +54,8 @@ LOW_DIM_LEARNING_RATE = 1e-3
 # Parameter dimensions up to which a run starts at `LOW_DIM_LEARNING_RATE` and may take up
 # to `LOW_DIM_NUM_STEPS` optimizer steps (above: at most `DEFAULT_NUM_STEPS`).
 LOW_DIM_LR_MAX_DIM = 5
-# Mean of ln t of the training noise levels (see `default_p_mean`): iCT's value, and the
-# smaller one for parameters of up to `LOW_DIM` dimensions.
-P_MEAN = -1.1
+# Mean of ln t of the training noise levels for parameters of up to `LOW_DIM` dimensions
+# (see `default_p_mean`; above, iCT's `P_MEAN`).
 LOW_DIM_P_MEAN = -2.0
 # Least number of optimizer steps between two validations.
 MIN_STEPS_PER_VALIDATION = 100
