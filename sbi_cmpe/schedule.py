@@ -140,9 +140,9 @@ def default_p_mean(theta_dim: int) -> float:
     - two moons, 10,000 simulations: 0.573 / 0.550 (both seeds gain: 0.571 -> 0.553 and
       0.576 -> 0.546; -3.0 gives 0.544, -0.5 gives 0.646); gaussian_mixture 0.683 / 0.686
       (-0.5: 0.674, -3.0: 0.687). With 1,000 simulations (seed 1) 0.639 / 0.642 and
-      0.715 / 0.717. A three-parameter linear Gaussian (analytic posterior, 10,000
-      simulations) does not change: seeds 1 / 2 give 0.514 / 0.525 at -1.1 and
-      0.512 / 0.524 at -2.0.
+      0.715 / 0.717. On sbi's three-parameter linear Gaussian (analytic posterior,
+      10,000 simulations) it gains nothing: seeds 1 / 2 give 0.523 / 0.510 at -1.1 and
+      0.531 / 0.511 at -2.0.
     - On the benchmark's own seeds (observations 1–5) two moons gained as on the tuning
       seeds (10,000 simulations, 5 seeds: 0.576 / 0.550) and gaussian_mixture lost a little
       (0.675 / 0.681; 0.706 / 0.714 at 1,000 simulations, 3 seeds).

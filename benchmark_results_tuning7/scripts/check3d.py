@@ -1,8 +1,9 @@
-"""Three-parameter check of the P_mean rule: a linear Gaussian task with an analytic posterior.
+"""Three-parameter check of the P_mean rule: sbi's linear Gaussian task, analytic posterior.
 
-theta ~ N(0, 0.1 I_3), x = theta + N(0, 0.1 I_3), so p(theta | x) = N(x / 2, 0.05 I_3). Trains
-CMPE on n simulations with the given P_mean and prints the C2ST of 10,000 draws against 10,000
-analytic draws for 3 fixed observations. Usage (run in the repository root):
+theta ~ N(0, 0.1 I_3) and x = theta + N(0, 0.1 I_3) (`sbi.simulators.linear_gaussian`), whose
+posterior sbi gives in closed form (`true_posterior_linear_gaussian_mvn_prior`). Trains CMPE on
+n simulations with the given P_mean and prints the C2ST of 10,000 draws against 10,000 draws of
+the true posterior, for 3 observations from the prior predictive. Usage (repository root):
 
     python benchmark_results_tuning7/scripts/check3d.py -2.0 1 10000   # P_mean, seed, n
 """
@@ -11,6 +12,10 @@ import sys
 import time
 
 import torch
+from sbi.simulators.linear_gaussian import (
+    linear_gaussian,
+    true_posterior_linear_gaussian_mvn_prior,
+)
 from sbi.utils.metrics import c2st
 from torch.distributions import MultivariateNormal
 
@@ -19,24 +24,25 @@ from sbi_cmpe import CMPEInference, consistency_nn
 
 def main(p_mean: float, seed: int, n: int, dim: int = 3) -> None:
     torch.set_num_threads(1)
-    prior = MultivariateNormal(torch.zeros(dim), 0.1 * torch.eye(dim))
-    g = torch.Generator().manual_seed(seed)
-    theta = torch.randn(n, dim, generator=g) * 0.1**0.5  # prior draws
-    x = theta + torch.randn(n, dim, generator=g) * 0.1**0.5
     torch.manual_seed(seed)
-    build = consistency_nn(p_mean=p_mean)
-    inference = CMPEInference(prior, density_estimator=build, show_progress_bars=False)
+    prior_mean, prior_cov = torch.zeros(dim), 0.1 * torch.eye(dim)
+    shift, cov = torch.zeros(dim), 0.1 * torch.eye(dim)
+    prior = MultivariateNormal(prior_mean, prior_cov)
+    theta = prior.sample((n,))
+    x = linear_gaussian(theta, shift, cov)
+    inference = CMPEInference(
+        prior, density_estimator=consistency_nn(p_mean=p_mean), show_progress_bars=False
+    )
     start = time.time()
     inference.append_simulations(theta, x).train()
     seconds = time.time() - start
     posterior = inference.build_posterior()
+    x_os = linear_gaussian(prior.sample((3,)), shift, cov)
     scores = []
-    for i in range(3):
-        # An observation from the prior predictive, N(0, 0.2 I).
-        x_o = torch.randn(1, dim, generator=torch.Generator().manual_seed(100 + i)) * 0.2**0.5
-        reference = x_o / 2 + torch.randn(10_000, dim) * 0.05**0.5
+    for x_o in x_os:
+        true = true_posterior_linear_gaussian_mvn_prior(x_o, shift, cov, prior_mean, prior_cov)
         draws = posterior.sample((10_000,), x=x_o, show_progress_bars=False)
-        scores.append(float(c2st(draws, reference)))
+        scores.append(float(c2st(draws, true.sample((10_000,)))))
     print(
         f"p_mean {p_mean} seed {seed} n {n} c2st {[round(v, 3) for v in scores]} "
         f"mean {sum(scores) / 3:.3f} train {seconds:.0f}s",
