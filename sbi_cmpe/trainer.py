@@ -75,6 +75,10 @@ class CMPEInference(NeuralInference):
         torch.Size([10, 2])
     """
 
+    # The training run, kept for resume_training; a class default so that trainers pickled
+    # before it existed load (without a run to resume).
+    _run: Optional[Run] = None
+
     def __init__(
         self,
         prior: Optional[Distribution] = None,
@@ -102,7 +106,7 @@ class CMPEInference(NeuralInference):
                 "density_estimator must be 'mlp', 'ada_mlp' or a builder "
                 f"(batch_theta, batch_x) -> ConsistencyEstimator, got {density_estimator!r}."
             )
-        self._run: Optional[Run] = None  # the training run, kept for resume_training
+        self._run = None
 
     @property
     def _step(self) -> int:
@@ -204,9 +208,10 @@ class CMPEInference(NeuralInference):
 
         Stopping (`sbi_cmpe.training.run_epochs`; the why in `sbi_cmpe.validation`): the
         validation score is the energy score of posterior draws at the held-out
-        simulations. The run keeps its final weights unless that score ends more than 10%
-        above its best, and stops early when it degrades for `stop_after_epochs` epochs of
-        the last curriculum stage.
+        simulations, computed after epochs at least 100 optimizer steps apart and after the
+        last epoch. The run keeps its final weights unless that score ends more than 10%
+        above its best, and stops early when it stays degraded for `stop_after_epochs` epochs
+        of the last curriculum stage (a score that is not degraded resets the count).
 
         Arguments:
             training_batch_size: Batch size.
@@ -230,7 +235,7 @@ class CMPEInference(NeuralInference):
         """
         if not self._theta_roundwise:
             raise RuntimeError("No simulations: call `append_simulations(theta, x)` first.")
-        if resume_training and self._neural_net is None:
+        if resume_training and (self._neural_net is None or self._run is None):
             raise RuntimeError("resume_training=True needs an earlier call of `train()`.")
         if clip_max_norm is not None and not clip_max_norm > 0:
             raise ValueError(f"clip_max_norm must be positive or None, got {clip_max_norm}.")

@@ -83,11 +83,12 @@ def run_epochs(
 
     After each epoch the training loss and duration go to `summary` and `tracker`, the
     grid size and learning rate to `tracker`. Validations (`validate`) come when
-    `run.stopping` says they are due; their scores go to both. Only in the last curriculum
-    stage (more than $s_1$ grid points) does a degraded score count towards stopping. An
-    interruption (e.g.
-    `KeyboardInterrupt`) propagates and leaves `run.interrupted` set, the weights as they
-    are and `net` in evaluation mode.
+    `run.stopping` says they are due (after each epoch that ends at least
+    `MIN_STEPS_PER_VALIDATION` steps after the last validation, and after the last epoch);
+    their scores go to both. Only in the last curriculum stage (more than $s_1$ grid points)
+    does a degraded score count towards stopping, and any score that is not degraded resets
+    the count. An interruption (e.g. `KeyboardInterrupt`) propagates and leaves
+    `run.interrupted` set, the weights as they are and `net` in evaluation mode.
 
     Arguments:
         run: The run, updated in place.
@@ -121,7 +122,9 @@ def run_epochs(
             )
             run.epoch += 1
             summary["training_loss"].append(train_loss)
-            tracker.log_metric("training_loss", train_loss, run.epoch)
+            # Per-epoch statistics are logged at their place in the summary, which counts
+            # the epochs of every call of `train` (a new run does not restart it).
+            tracker.log_metric("training_loss", train_loss, len(summary["training_loss"]))
             tracker.log_metric("num_discretization_points", run.progress.num_points, run.epoch)
             tracker.log_metric("learning_rate", run.optimizer.param_groups[0]["lr"], run.epoch)
             net.eval()
@@ -144,7 +147,9 @@ def run_epochs(
                 )
             duration = time.time() - start
             summary["epoch_durations_sec"].append(duration)
-            tracker.log_metric("epoch_durations_sec", duration, run.epoch)
+            tracker.log_metric(
+                "epoch_durations_sec", duration, len(summary["epoch_durations_sec"])
+            )
             if stop:
                 break
         run.interrupted = False

@@ -332,28 +332,31 @@ def test_validation_schedule_survives_resume(tiny_builder, monkeypatch):
     assert validated == [20, 25, 45, 60]
 
 
+class Recorder:
+    """A tracker that records (metric, step) pairs."""
+
+    log_dir = None
+
+    def __init__(self):
+        self.calls = []
+
+    def log_metric(self, name, value, step=None):
+        self.calls.append((name, step))
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def log_params(self, params):
+        pass
+
+    def add_figure(self, name, figure, step=None):
+        pass
+
+    def flush(self):
+        pass
+
+
 def test_validation_scores_are_logged_once_at_their_epochs(tiny_builder, monkeypatch):
-    class Recorder:
-        log_dir = None
-
-        def __init__(self):
-            self.calls = []
-
-        def log_metric(self, name, value, step=None):
-            self.calls.append((name, step))
-
-        def log_metrics(self, metrics, step=None):
-            pass
-
-        def log_params(self, params):
-            pass
-
-        def add_figure(self, name, figure, step=None):
-            pass
-
-        def flush(self):
-            pass
-
     tracker = Recorder()
     prior, _, theta, x = linear_gaussian_data(2, 300)
     inference = CMPEInference(
@@ -365,6 +368,20 @@ def test_validation_scores_are_logged_once_at_their_epochs(tiny_builder, monkeyp
     assert steps == [20, 40, 43]
     losses = [step for name, step in tracker.calls if name == "training_loss"]
     assert losses == list(range(1, 44))
+
+
+def test_per_epoch_metrics_keep_counting_over_calls_of_train(tiny_builder):
+    """A resumed run and a new run log their epochs after the earlier ones, once each."""
+    tracker = Recorder()
+    prior, _, theta, x = linear_gaussian_data(2, 300)
+    inference = CMPEInference(
+        prior, density_estimator=tiny_builder, show_progress_bars=False, tracker=tracker
+    )
+    inference.append_simulations(theta, x).train(max_num_epochs=3, training_batch_size=50)
+    inference.train(max_num_epochs=5, training_batch_size=50, resume_training=True)
+    inference.train(max_num_epochs=2, training_batch_size=50, retrain_from_scratch=True)
+    for name in ("training_loss", "epoch_durations_sec"):
+        assert [step for metric, step in tracker.calls if metric == name] == list(range(1, 8))
 
 
 def test_default_budget_follows_theta_not_x(tiny_builder, monkeypatch):
