@@ -17,15 +17,17 @@ from sbi_cmpe.consistency import (
 )
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
+from sbi_cmpe.inference import CMPEInference
 from sbi_cmpe.posterior import ConsistencyPosterior
-from sbi_cmpe.trainer import CMPEInference
+from sbi_cmpe.schedule import NoiseSchedule
 
-__version__ = "0.2.0.dev0"
+__version__ = "0.2.0"
 
 __all__ = [
     "CMPEInference",
     "ConsistencyEstimator",
     "ConsistencyPosterior",
+    "NoiseSchedule",
     "consistency_nn",
     "consistency_loss",
     "karras_grid",

@@ -19,12 +19,11 @@ __all__ = ["checked_simulations", "indexed_batches", "valid_simulations"]
 def indexed_batches(loader: DataLoader) -> DataLoader:
     """The batches of `loader`, each taken by one indexing of its dataset's tensors.
 
-    sbi's training loaders fetch a batch row by row and stack the rows again: 0.59 ms per
-    batch of 128 (one CPU thread), a tenth of a CMPE training step. The returned loader
-    hands each list of indices of the original loader's `batch_sampler` to the
-    `TensorDataset` at once (`batch_size=None`), which indexes each tensor once: 0.16 ms.
-    Both loaders draw the same random numbers, so a seeded run gets the same batches either
-    way.
+    sbi's training loaders fetch a batch row by row and stack the rows again, which costs a
+    tenth of a small CMPE training step (`benchmarks/TUNING.md#training-speed`). The returned
+    loader hands each list of indices of the original loader's `batch_sampler` to the
+    `TensorDataset` at once (`batch_size=None`), which indexes each tensor once. Both
+    loaders draw the same random numbers, so a seeded run gets the same batches either way.
 
     Arguments:
         loader: A single-process loader of a `TensorDataset` with the default collation,

@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from typing import Optional
 
 import torch
 from sbi.neural_nets.estimators.base import ConditionalEstimator
 from torch import Tensor, nn
 
-from sbi_cmpe.consistency import (
-    P_MEAN,
-    P_STD,
-    consistency_loss,
-    karras_grid,
-    sampling_times,
-    scalings,
-)
+from sbi_cmpe.consistency import consistency_loss
 from sbi_cmpe.sampling_net import shared_condition_net
+from sbi_cmpe.schedule import NoiseSchedule
 
 __all__ = ["ConsistencyEstimator"]
 
@@ -40,16 +35,12 @@ class ConsistencyEstimator(ConditionalEstimator):
         embedding_net: Embedding of $x$, z-scoring included.
         theta_mean: Mean used to standardize $\theta$, broadcastable to `input_shape`.
         theta_std: Standard deviation used to standardize $\theta$.
-        eps: Smallest noise level $\epsilon$ (authors: 1e-3).
-        T: Largest noise level $T$ (authors: 10 on two moons; our default, see
-            `consistency_nn`).
-        s0: Initial number of grid intervals of the curriculum (iCT: 10).
-        s1: Final number of grid intervals of the curriculum (authors: 50).
-        rho: Curvature of the Karras grid (7).
-        p_mean: Mean of $\ln t$ in the timestep distribution (iCT: -1.1; `consistency_nn`
-            chooses it with `sbi_cmpe.schedule.default_p_mean`).
-        p_std: Standard deviation of $\ln t$ in the timestep distribution (iCT: 2.0).
+        schedule: Noise levels of training and sampling; `None` for `NoiseSchedule()`
+            (`consistency_nn` builds one with `sbi_cmpe.defaults.default_schedule`).
         num_steps: Default number of sampling steps.
+
+    Attributes:
+        schedule: The `NoiseSchedule`.
     """
 
     def __init__(
@@ -60,18 +51,14 @@ class ConsistencyEstimator(ConditionalEstimator):
         embedding_net: Optional[nn.Module] = None,
         theta_mean: Tensor | float = 0.0,
         theta_std: Tensor | float = 1.0,
-        eps: float = 1e-3,
-        T: float = 10.0,
-        s0: int = 10,
-        s1: int = 50,
-        rho: float = 7.0,
-        p_mean: float = P_MEAN,
-        p_std: float = P_STD,
+        schedule: Optional[NoiseSchedule] = None,
         num_steps: int = 3,
     ) -> None:
         super().__init__(input_shape=input_shape, condition_shape=condition_shape)
-        if not 0 < eps < T:
-            raise ValueError(f"Need 0 < eps < T, got eps={eps} and T={T}.")
+        if schedule is None:
+            schedule = NoiseSchedule()
+        if not isinstance(schedule, NoiseSchedule):
+            raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}.")
         self.net = net
         self._embedding_net = nn.Identity() if embedding_net is None else embedding_net
         dim = self.input_shape.numel()
@@ -81,10 +68,25 @@ class ConsistencyEstimator(ConditionalEstimator):
         self.register_buffer(
             "theta_std", torch.as_tensor(theta_std).float().reshape(-1).expand(dim).clone()
         )
-        self.eps, self.T, self.s0, self.s1, self.rho = eps, T, s0, s1, rho
-        self.p_mean, self.p_std = p_mean, p_std
+        self.schedule = schedule
         self.num_steps = num_steps
-        sampling_times(num_steps, eps, T, rho)  # validates num_steps
+        schedule.sampling_times(num_steps)  # validates num_steps
+
+    def __setstate__(self, state: dict) -> None:
+        """Restore a pickled estimator; those of 0.2.0.dev0 kept the schedule's seven
+        constants as loose attributes, which become a `NoiseSchedule` here."""
+        if "schedule" not in state:
+            names = [f.name for f in fields(NoiseSchedule)]
+            missing = [n for n in names if n not in state]
+            if missing:
+                raise RuntimeError(
+                    "This pickled ConsistencyEstimator has neither a noise schedule nor its "
+                    f"constants ({', '.join(missing)} missing); it cannot be loaded by "
+                    "this version of sbi-cmpe. Retrain it with CMPEInference."
+                )
+            state = dict(state)
+            state["schedule"] = NoiseSchedule(**{n: state.pop(n) for n in names})
+        super().__setstate__(state)
 
     @property
     def embedding_net(self) -> nn.Module:
@@ -102,7 +104,7 @@ class ConsistencyEstimator(ConditionalEstimator):
         Returns:
             Standardized parameter estimates of shape `(B, D)`.
         """
-        c_skip, c_out = scalings(t, self.eps)  # (B,), (B,)
+        c_skip, c_out = self.schedule.scalings(t)  # (B,), (B,)
         out = self.net(theta_t, embedded_x, t.log())  # (B, D)
         return c_skip[:, None] * theta_t + c_out[:, None] * out
 
@@ -131,16 +133,13 @@ class ConsistencyEstimator(ConditionalEstimator):
         """
         self._check_input_shape(input)
         theta = (input.reshape(input.shape[0], -1) - self.theta_mean) / self.theta_std  # (B, D)
-        grid = karras_grid(
-            self.s1 + 1 if num_points is None else num_points, self.eps, self.T, self.rho
-        )
         return consistency_loss(
             self.consistency_function,
             theta,
             self._embed(condition),
-            grid,
-            p_mean=self.p_mean,
-            p_std=self.p_std,
+            self.schedule.grid(num_points),
+            p_mean=self.schedule.p_mean,
+            p_std=self.schedule.p_std,
             generator=generator,
         )
 
@@ -168,13 +167,13 @@ class ConsistencyEstimator(ConditionalEstimator):
             Samples of shape `(*sample_shape, B, *input_shape)`.
         """
         num_steps = self.num_steps if num_steps is None else num_steps
-        times = sampling_times(num_steps, self.eps, self.T, self.rho).tolist()
+        times = self.schedule.sampling_times(num_steps).tolist()
         sample_shape = torch.Size(sample_shape)
         n, batch, dim = sample_shape.numel(), condition.shape[0], self.input_shape.numel()
         # All draws of a step share tau, and the draws of one x share x (draw-major rows).
         network = shared_condition_net(self.net, self._embed(condition))  # x: (B, C)
         theta = torch.empty(n * batch, dim, device=condition.device)
-        c_skip, c_out = scalings(torch.tensor(times, dtype=torch.float64), self.eps)  # (K,)
+        c_skip, c_out = self.schedule.scalings(torch.tensor(times, dtype=torch.float64))  # (K,)
         for i, tau in enumerate(times):
             if generator is None:
                 noise = torch.randn_like(theta)
@@ -183,7 +182,7 @@ class ConsistencyEstimator(ConditionalEstimator):
             if i == 0:
                 theta_t = tau * noise
             else:
-                theta_t = theta + math.sqrt(tau**2 - self.eps**2) * noise
+                theta_t = theta + math.sqrt(tau**2 - self.schedule.eps**2) * noise
             # f(theta_t, tau, x) = c_skip(tau) theta_t + c_out(tau) F(theta_t, tau, x)
             out = network(theta_t, math.log(tau))  # (n * B, D)
             theta = torch.add(theta_t * float(c_skip[i]), out, alpha=float(c_out[i]))

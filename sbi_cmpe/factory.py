@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Callable, Literal, Optional
 
 from sbi.neural_nets.net_builders.vector_field_nets import (
@@ -11,9 +12,9 @@ from sbi.neural_nets.net_builders.vector_field_nets import (
 from sbi.utils.sbiutils import standardizing_net, z_score_parser, z_standardization
 from torch import Tensor, nn
 
-from sbi_cmpe.consistency import P_STD
+from sbi_cmpe.defaults import default_schedule
 from sbi_cmpe.estimator import ConsistencyEstimator
-from sbi_cmpe.schedule import default_p_mean
+from sbi_cmpe.schedule import NoiseSchedule
 
 __all__ = ["consistency_nn"]
 
@@ -28,12 +29,7 @@ def consistency_nn(
     embedding_net: Optional[nn.Module] = None,
     z_score_theta: Optional[Literal["independent", "structured", "none"]] = "independent",
     z_score_x: Optional[Literal["independent", "structured", "none"]] = "independent",
-    eps: float = 1e-3,
-    T: float = 10.0,
-    s0: int = 10,
-    s1: int = 50,
-    p_mean: Optional[float] = None,
-    p_std: float = P_STD,
+    schedule: Optional[NoiseSchedule] = None,
     num_steps: int = 3,
     **kwargs,
 ) -> Callable[[Tensor, Tensor], ConsistencyEstimator]:
@@ -44,18 +40,10 @@ def consistency_nn(
     The builder is called once with the training data, which fixes the shapes and the
     z-scoring statistics of $\theta$ and $x$.
 
-    Defaults and where they come from (benchmark runs on seed 1 and observations 6–8,
-    not the reported table): width 128 and 3 residual blocks: the authors' 256 is more
-    accurate (two moons, 10,000 simulations, 20,000 steps: C2ST 0.56 vs 0.60) but takes
-    about twice the time per training step and per draw; $\epsilon = 10^{-3}$, $T = 10$,
-    $s_0 = 10$, $s_1 = 50$ (the authors' two-moons settings; at 10,000 simulations $s_1 = 25$
-    or $100$, $T = 5$ and $s_0 = 20$ gained on one of two moons and gaussian_mixture at most
-    what they lost on the other, `benchmark_results_tuning6/`); training noise levels with
-    $\ln t$ centred at $-2$ for up to 3 parameters and at iCT's $-1.1$ above (two moons,
-    10,000 simulations: C2ST 0.550 vs 0.573; `sbi_cmpe.schedule.default_p_mean`,
-    `benchmark_results_tuning7/`); `num_steps=3` sampling steps,
-    the low end of the U-shaped step sweep (two moons, 10,000 simulations: C2ST 0.76,
-    0.67, 0.60, 0.61, 0.61, 0.62 at 1, 2, 3, 5, 10, 20 steps).
+    The default network is 128 wide with 3 residual blocks: the authors' 256 is more
+    accurate but takes about twice the time per training step and per draw. Three sampling
+    steps are the low end of the U-shaped curve of accuracy against steps. Evidence:
+    `benchmarks/TUNING.md#network-size-and-noise-schedule` and `#sampling-steps`.
 
     Arguments:
         model: `"mlp"` (sbi's `VectorFieldMLP`) or `"ada_mlp"` (`VectorFieldAdaMLP`).
@@ -67,14 +55,10 @@ def consistency_nn(
             consistency scalings assume unit variance, so keep it unless $\theta$ is
             already standardized.
         z_score_x: Standardization of $x$ before the embedding net.
-        eps: Smallest noise level $\epsilon$.
-        T: Largest noise level $T$.
-        s0: Initial number of grid intervals of the training curriculum.
-        s1: Final number of grid intervals of the training curriculum.
-        p_mean: Mean of $\ln t$ in the lognormal distribution of training noise levels;
-            `None` for -2.0 with up to 3 parameters and iCT's -1.1 above (see
-            `sbi_cmpe.schedule.default_p_mean`).
-        p_std: Standard deviation of $\ln t$ in that distribution (iCT: 2.0).
+        schedule: Noise levels of training and sampling, used as given; `None` for
+            `sbi_cmpe.defaults.default_schedule` of the parameter dimension (which centres
+            the training noise levels lower for up to 3 parameters). To change one constant
+            and keep that rule, pass `default_schedule(theta_dim, T=5.0)`.
         num_steps: Default number of sampling steps of the posterior.
         **kwargs: Passed to sbi's network builder (e.g. `activation`).
 
@@ -91,6 +75,14 @@ def consistency_nn(
     """
     if model not in _NETWORKS:
         raise ValueError(f"Unknown model {model!r}; choose one of {sorted(_NETWORKS)}.")
+    if schedule is not None and not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}.")
+    loose = {f.name for f in fields(NoiseSchedule)} & set(kwargs)
+    if loose:
+        raise TypeError(
+            f"consistency_nn takes the noise schedule as one object: pass "
+            f"schedule=NoiseSchedule(...) instead of {', '.join(sorted(loose))}."
+        )
 
     def build(batch_theta: Tensor, batch_x: Tensor) -> ConsistencyEstimator:
         embedding = nn.Identity() if embedding_net is None else embedding_net
@@ -116,12 +108,7 @@ def consistency_nn(
             embedding_net=embedding,
             theta_mean=mean,
             theta_std=std,
-            eps=eps,
-            T=T,
-            s0=s0,
-            s1=s1,
-            p_mean=default_p_mean(batch_theta[0].numel()) if p_mean is None else p_mean,
-            p_std=p_std,
+            schedule=default_schedule(batch_theta[0].numel()) if schedule is None else schedule,
             num_steps=num_steps,
         )
 

@@ -18,7 +18,6 @@ from sbi.utils.user_input_checks import check_prior
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 
-from sbi_cmpe.consistency import sampling_times
 from sbi_cmpe.estimator import ConsistencyEstimator
 
 __all__ = ["ConsistencyPosterior", "default_sampling_batch_size"]
@@ -33,9 +32,8 @@ _NO_DENSITY = (
 # Acceptance rate of prior-support rejection below which `sample` warns.
 LOW_ACCEPTANCE = 0.01
 # Default draws per network call on a CPU, where the activations of a 128-wide network then
-# stay in the processor's cache (`benchmark_results/sampling_chunks.txt`: 10,000 draws for one
-# x, one thread, two moons: best 0.170 s in one call of 10,000, 0.092 s in calls of 2,048), and on
-# other devices (a GPU wants large calls).
+# stay in the processor's cache, and on other devices, where large calls pay
+# (`benchmarks/TUNING.md#sampling-speed`).
 CPU_SAMPLING_BATCH_SIZE = 2_048
 SAMPLING_BATCH_SIZE = 10_000
 
@@ -113,7 +111,7 @@ class ConsistencyPosterior(NeuralPosterior):
         self.prior = prior
         self.estimator = estimator.to(device).eval()
         self.num_steps = estimator.num_steps if num_steps is None else num_steps
-        sampling_times(self.num_steps, estimator.eps, estimator.T)  # validates
+        estimator.schedule.sampling_times(self.num_steps)  # validates
         self.max_sampling_batch_size = max_sampling_batch_size
         self._purpose = f"It samples a consistency model in {self.num_steps} step(s)."
 
@@ -195,7 +193,7 @@ class ConsistencyPosterior(NeuralPosterior):
         `n` below the requested number when `max_sampling_time` cut rejection short."""
         num_samples = sample_shape.numel()
         num_steps = self.num_steps if num_steps is None else num_steps
-        sampling_times(num_steps, self.estimator.eps, self.estimator.T)  # validates
+        self.estimator.schedule.sampling_times(num_steps)  # validates
         chunk = self.max_sampling_batch_size
         if max_sampling_batch_size is not None:
             chunk = max_sampling_batch_size
@@ -345,6 +343,7 @@ class ConsistencyPosterior(NeuralPosterior):
         return (
             f"ConsistencyPosterior(theta_shape={tuple(e.input_shape)}, "
             f"x_shape={tuple(e.condition_shape)}, num_steps={self.num_steps}, "
-            f"eps={e.eps:g}, T={e.T:g}, parameters={params:,}, prior={type(self.prior).__name__}, "
+            f"eps={e.schedule.eps:g}, T={e.schedule.T:g}, parameters={params:,}, "
+            f"prior={type(self.prior).__name__}, "
             f"device={self._device}, default_x={default_x})"
         )

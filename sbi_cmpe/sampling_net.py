@@ -11,11 +11,10 @@ the $B$ conditions share that condition. For sbi's `VectorFieldMLP`
 so the term in brackets is computed once per condition, the time embedding once per step,
 and only the parts that depend on $\theta_t$ once per row. This removes the condition
 layer, half of the merge layer, the time layer and a concatenation from every row: about a
-quarter of the multiply-adds of one step of the 128-wide default network, and a third of
-its time (10,000 draws on sbibm two moons, one thread: 33 ms per network call before,
-25 ms after). The result equals the network's own forward pass up to float rounding
-(tested), for element-wise activations; it reads the layers' weights directly, so forward
-hooks on the network are not called.
+quarter of the multiply-adds of one step of the 128-wide default network
+(`benchmarks/TUNING.md#sampling-speed`). The result equals the network's own forward pass
+up to float rounding (tested), for element-wise activations; it reads the layers' weights
+directly, so forward hooks on the network are not called.
 """
 
 from __future__ import annotations

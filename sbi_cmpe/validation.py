@@ -7,8 +7,8 @@ the user samples, so its meaning stays the same along the whole curriculum.
 
 How `CMPEInference.train` uses it:
 
-- Spacing: a validation after each epoch that ends at least 100 optimizer steps after the
-  last one (`sbi_cmpe.schedule.validation_interval`), and after the last epoch.
+- Spacing: a validation after each epoch that ends at least `MIN_STEPS_PER_VALIDATION` (100)
+  optimizer steps after the last one (`validation_interval`), and after the last epoch.
 - Final weights: the score fluctuates more than the last, annealed steps of the cosine
   schedule gain, so the run keeps its final weights unless the score ends more than
   `OVERFIT_TOLERANCE` (10%) above its best; then the best weights come back. With few
@@ -22,6 +22,8 @@ How `CMPEInference.train` uses it:
   degraded validation is enough; when the last stage has fewer epochs than the patience (at
   batch size 128, more than about 18,000 simulations with the 10,000-step budget, 36,000
   with 20,000 steps) the run ends at its budget.
+
+Evidence for these choices: `benchmarks/TUNING.md#stopping-rule`.
 """
 
 from __future__ import annotations
@@ -36,20 +38,39 @@ from torch import Tensor
 from sbi_cmpe.estimator import ConsistencyEstimator
 
 __all__ = [
-    "VALIDATION_ROWS",
-    "VALIDATION_PAIRS",
+    "VALIDATION_DRAWS",
+    "VALIDATION_SIMULATIONS",
+    "MIN_STEPS_PER_VALIDATION",
     "OVERFIT_TOLERANCE",
+    "validation_interval",
     "energy_score",
     "is_degraded",
     "StoppingRule",
 ]
 
-# Least number of posterior draws scored per validation.
-VALIDATION_ROWS = 2_048
+# Least number of posterior draws scored per validation, over all its simulations.
+VALIDATION_DRAWS = 2_048
 # Most held-out simulations scored per validation (the first ones of the split).
-VALIDATION_PAIRS = 512
+VALIDATION_SIMULATIONS = 512
 # Relative excess over the best validation score that counts as overfitting.
 OVERFIT_TOLERANCE = 0.1
+# Least number of optimizer steps between two validations.
+MIN_STEPS_PER_VALIDATION = 100
+
+
+def validation_interval(batches_per_epoch: int) -> int:
+    """Epochs between validations: the fewest that hold `MIN_STEPS_PER_VALIDATION` steps.
+
+    With few simulations (a few batches per epoch) a validation after every epoch would
+    cost more than the training.
+
+    Arguments:
+        batches_per_epoch: Optimizer steps per epoch.
+
+    Returns:
+        The number of epochs, at least 1.
+    """
+    return max(1, math.ceil(MIN_STEPS_PER_VALIDATION / batches_per_epoch))
 
 
 @torch.no_grad()
@@ -57,8 +78,8 @@ def energy_score(
     estimator: ConsistencyEstimator,
     theta: Tensor,
     x: Tensor,
-    min_draws: int = VALIDATION_ROWS,
-    max_pairs: int = VALIDATION_PAIRS,
+    min_draws: int = VALIDATION_DRAWS,
+    max_pairs: int = VALIDATION_SIMULATIONS,
     seed: int = 0,
     chunk: int = 4_096,
 ) -> float:
@@ -122,7 +143,7 @@ class StoppingRule:
     """The validation schedule and stopping rule of the module docstring.
 
     Arguments:
-        every: Epochs between validations (`sbi_cmpe.schedule.validation_interval`).
+        every: Epochs between validations (`validation_interval`).
 
     Attributes:
         every: Epochs between validations; a resumed run may set it anew.
@@ -157,10 +178,10 @@ class StoppingRule:
 
         Only in the last stage of the curriculum (the finest grid) does a degraded score
         count towards stopping: before, the score moves with the grid and with the noise
-        of a large learning rate (sbibm gaussian_mixture, 10,000 simulations: runs stopped
-        after 35 and 65 of 150 and 286 epochs, at C2ST 0.70, where the full run reaches
-        0.67). Small fluctuations are no reason to stop either: the annealed weights at
-        the end of the cosine schedule are better than its noise can show.
+        of a large learning rate, and stopping there cut runs short
+        (`benchmarks/TUNING.md#stopping-rule`). Small fluctuations are no reason to stop
+        either: the annealed weights at the end of the cosine schedule are better than its
+        noise can show.
 
         Arguments:
             score: The validation score of `net` now.

@@ -35,3 +35,36 @@ def tiny_builder():
     from sbi_cmpe import consistency_nn
 
     return consistency_nn(hidden_features=32, num_layers=1, time_embedding_dim=8)
+
+
+def make_inference(builder, n=300, dim=2, **kwargs):
+    """A `CMPEInference` on the linear Gaussian problem, with its simulations (not appended)."""
+    from sbi_cmpe import CMPEInference
+
+    prior, _, theta, x = linear_gaussian_data(dim, n)
+    inference = CMPEInference(prior, density_estimator=builder, show_progress_bars=False, **kwargs)
+    return inference, theta, x
+
+
+class Recorder:
+    """A tracker that records (metric, step) pairs."""
+
+    log_dir = None
+
+    def __init__(self):
+        self.calls = []
+
+    def log_metric(self, name, value, step=None):
+        self.calls.append((name, step))
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def log_params(self, params):
+        pass
+
+    def add_figure(self, name, figure, step=None):
+        pass
+
+    def flush(self):
+        pass

@@ -187,7 +187,7 @@ def test_fewer_simulations_than_one_batch():
     """50 simulations with a batch of 128: one batch per epoch, of the 45 training sims."""
     inference = fresh()
     inference.append_simulations(THETA[:50], X[:50]).train(max_num_epochs=3)
-    assert inference._step == 3
+    assert inference.optimizer_steps == 3
 
 
 def test_chunks_stay_within_max_sampling_batch_size(posterior, monkeypatch):
@@ -272,7 +272,7 @@ def test_split_training_matches_one_run():
         else:
             inference.train(max_num_epochs=1)
             inference.train(max_num_epochs=60)
-        assert inference._step == 60 * (1800 // 128)
+        assert inference.optimizer_steps == 60 * (1800 // 128)
         return inference.build_posterior().sample((2000,), x=torch.zeros(2))
 
     score = c2st(posterior_after(True), posterior_after(False)).item()

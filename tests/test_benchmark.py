@@ -168,15 +168,3 @@ def test_targets_and_before_after_tables(tmp_path):
     )
     line = before_after_table(before, after).splitlines()[-1]
     assert line == "| two_moons | 1,000 | 0.750 | 0.600 | 100 | 20 | 0.300 | 0.100 |"
-
-
-def test_demo_runs_and_reports_both_methods(capsys):
-    from sbi_cmpe.demo import main as demo
-
-    results = demo(["--num-simulations", "300", "--cmpe-epochs", "2"])
-    assert set(results) == {"CMPE", "NPE (maf)"}
-    for r in results.values():
-        assert 0.4 <= r["c2st"] <= 1.0 and r["train_s"] > 0 and r["sample_s"] > 0
-    lines = capsys.readouterr().out.splitlines()
-    assert any(line.startswith("CMPE ") for line in lines)
-    assert any(line.startswith("NPE (maf) ") for line in lines)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from sbi_cmpe import ConsistencyEstimator, consistency_nn
+from sbi_cmpe import ConsistencyEstimator, NoiseSchedule, consistency_nn
 
 
 @pytest.mark.parametrize("model", ["mlp", "ada_mlp"])
@@ -16,7 +16,7 @@ def test_boundary_condition_is_exact(model):
     for p in est.net.parameters():
         nn.init.normal_(p)
     theta, emb = torch.randn(10, 3), est._embed(torch.randn(10, 2))
-    t = torch.full((10,), est.eps)
+    t = torch.full((10,), est.schedule.eps)
     assert torch.equal(est.consistency_function(theta, t, emb), theta)
     assert not torch.allclose(est.consistency_function(theta, t * 100, emb), theta)
 
@@ -64,10 +64,9 @@ def test_builder_passes_the_timestep_distribution():
     losses = []
     for p_mean, p_std in [(-1.1, 2.0), (1.5, 0.5)]:
         torch.manual_seed(0)
-        est = consistency_nn(hidden_features=16, num_layers=1, p_mean=p_mean, p_std=p_std)(
-            theta, x
-        )
-        assert (est.p_mean, est.p_std) == (p_mean, p_std)
+        schedule = NoiseSchedule(p_mean=p_mean, p_std=p_std)
+        est = consistency_nn(hidden_features=16, num_layers=1, schedule=schedule)(theta, x)
+        assert est.schedule is schedule
         generator = torch.Generator().manual_seed(1)
         losses.append(est.loss(theta, x, generator=generator))
     # Same weights and noise: only the drawn noise levels differ.
@@ -80,9 +79,18 @@ def test_builder_passes_the_timestep_distribution():
 def test_default_timestep_mean_depends_on_the_parameter_dimension(theta_shape, expected):
     build = consistency_nn(hidden_features=16, num_layers=1)
     est = build(torch.randn(40, *theta_shape), torch.randn(40, 7))
-    assert est.p_mean == expected and est.p_std == 2.0
-    # An explicit value wins.
-    est = consistency_nn(hidden_features=16, num_layers=1, p_mean=0.5)(
+    assert est.schedule == NoiseSchedule(p_mean=expected)
+    # A schedule passed is used as it is.
+    est = consistency_nn(hidden_features=16, num_layers=1, schedule=NoiseSchedule(p_mean=0.5))(
         torch.randn(40, *theta_shape), torch.randn(40, 7)
     )
-    assert est.p_mean == 0.5
+    assert est.schedule.p_mean == 0.5
+
+
+def test_loose_schedule_keywords_are_refused_with_the_fix():
+    with pytest.raises(TypeError, match=r"schedule=NoiseSchedule\(...\) instead of T, s1"):
+        consistency_nn(T=5.0, s1=100)
+    with pytest.raises(TypeError, match="schedule must be a NoiseSchedule"):
+        consistency_nn(schedule={"T": 5.0})
+    with pytest.raises(TypeError, match="schedule must be a NoiseSchedule"):
+        ConsistencyEstimator(nn.Linear(1, 1), torch.Size([1]), torch.Size([1]), schedule=5.0)

@@ -38,12 +38,12 @@ def test_keyboard_interrupt_then_resume_walks_the_same_curriculum(tiny_builder):
     record_points(net, seen, fail_at=17)
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="step 17 of 40"):
         inference.train(max_num_epochs=8, training_batch_size=50)
-    assert inference._step == 17
+    assert inference.optimizer_steps == 17
     with pytest.warns(UserWarning, match="trained for 17 of 40"):
         posterior = inference.build_posterior()  # usable, with a warning
     assert posterior.sample((3,), x=torch.zeros(2)).shape == (3, 2)
     inference.train(max_num_epochs=8, training_batch_size=50, resume_training=True)
-    assert inference._step == 40
+    assert inference.optimizer_steps == 40
     assert seen == [num_discretization_steps(k, 40, 10, 50) for k in range(40)]
 
 

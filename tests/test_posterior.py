@@ -205,3 +205,28 @@ def test_torch_save_and_load_of_posterior_and_estimator(posteriors, tmp_path):
     torch.manual_seed(2)
     c = ConsistencyPosterior(estimator, posterior.prior).sample((30,), x=torch.zeros(3))
     assert torch.equal(a, c)
+
+
+def test_posterior_pickled_by_0_2_0_dev0_loads_and_samples():
+    """`tests/data/posterior_0.2.0.dev0.pkl` was pickled by 0.2.0.dev0, whose estimator held
+    the noise constants as loose attributes; they load as a `NoiseSchedule`."""
+    from pathlib import Path
+
+    from sbi_cmpe import NoiseSchedule
+
+    with open(Path(__file__).parent / "data" / "posterior_0.2.0.dev0.pkl", "rb") as f:
+        posterior = pickle.load(f)
+    assert isinstance(posterior, ConsistencyPosterior)
+    assert posterior.estimator.schedule == NoiseSchedule(p_mean=-2.0)
+    assert not hasattr(posterior.estimator, "eps")
+    samples = posterior.sample((50,), x=torch.zeros(2), show_progress_bars=False)
+    assert samples.shape == (50, 2) and torch.isfinite(samples).all()
+
+
+def test_estimator_pickle_without_schedule_or_constants_says_retrain(posteriors):
+    estimator = posteriors[1].estimator
+    state = estimator.__dict__.copy()
+    del state["schedule"]
+    fresh = object.__new__(type(estimator))
+    with pytest.raises(RuntimeError, match="Retrain it with CMPEInference"):
+        fresh.__setstate__(state)

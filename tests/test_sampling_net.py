@@ -8,7 +8,6 @@ from sbi.neural_nets.net_builders.vector_field_nets import VectorFieldMLP
 from torch import nn
 
 from sbi_cmpe import consistency_nn
-from sbi_cmpe.consistency import sampling_times
 from sbi_cmpe.sampling_net import _SharedConditionMLP, shared_condition_net
 
 
@@ -74,9 +73,9 @@ def test_sampling_equals_the_consistency_function_step_by_step(model):
     embedded = est._embed(x).repeat(5, 1)  # (10, C), draw-major
     theta = torch.zeros(10, 3)
     with torch.no_grad():
-        for i, tau in enumerate(sampling_times(3, est.eps, est.T, est.rho).tolist()):
+        for i, tau in enumerate(est.schedule.sampling_times(3).tolist()):
             noise = torch.randn(10, 3, generator=generator)
-            scale = tau if i == 0 else math.sqrt(tau**2 - est.eps**2)
+            scale = tau if i == 0 else math.sqrt(tau**2 - est.schedule.eps**2)
             theta_t = (0 if i == 0 else theta) + scale * noise
             theta = est.consistency_function(theta_t, torch.full((10,), tau), embedded)
     expected = (theta * est.theta_std + est.theta_mean).reshape(5, 2, 3)

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> Path:
     )
     parser.add_argument("--observations", nargs="+", type=int, default=[1, 2, 3, 4, 5])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--out", default="benchmark_results")
+    parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument(
         "--steps",
         nargs="+",

@@ -5,14 +5,15 @@ from __future__ import annotations
 import ast
 import inspect
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional
+from dataclasses import dataclass, field, fields
+from typing import Any, Dict, Optional
 
 from sbi.inference import FMPE, NPE, NPSE
 from torch import Tensor
 from torch.distributions import Distribution
 
-from sbi_cmpe import CMPEInference, consistency_nn
+from sbi_cmpe import CMPEInference, NoiseSchedule, consistency_nn
+from sbi_cmpe.defaults import default_schedule
 
 __all__ = ["METHODS", "Trained", "train_method"]
 
@@ -50,19 +51,31 @@ def parse_variant(method: str) -> tuple[str, Dict[str, Any]]:
 
 
 def _cmpe(prior: Distribution, options: Dict[str, Any], num_sims: int) -> tuple:
-    """A CMPE trainer and its `train` keywords from variant options."""
-    build_keys = set(inspect.signature(consistency_nn).parameters) - {"kwargs"}
+    """A CMPE trainer and its `train` keywords from variant options.
+
+    Options are keywords of `consistency_nn`, of `CMPEInference.train`, fields of
+    `NoiseSchedule` (which change `default_schedule` of the task's dimension) and `steps`.
+    """
+    build_keys = set(inspect.signature(consistency_nn).parameters) - {"kwargs", "schedule"}
     train_keys = set(inspect.signature(CMPEInference.train).parameters) - {"self"}
-    unknown = set(options) - build_keys - train_keys - {"steps"}
+    schedule_keys = {f.name for f in fields(NoiseSchedule)}
+    unknown = set(options) - build_keys - train_keys - schedule_keys - {"steps"}
     if unknown:
         raise ValueError(f"Unknown CMPE options {sorted(unknown)}.")
     build = {k: v for k, v in options.items() if k in build_keys}
     train = {k: v for k, v in options.items() if k in train_keys}
+    changes = {k: v for k, v in options.items() if k in schedule_keys}
     if "steps" in options:  # a budget in optimizer steps, as whole epochs
         batch = train.get("training_batch_size", 128)
         per_epoch = max(1, int(0.9 * num_sims) // batch)
         train["max_num_epochs"] = max(1, -(-options["steps"] // per_epoch))
-    estimator = consistency_nn(**build) if build else "mlp"
+    estimator: Any = consistency_nn(**build) if build else "mlp"
+    if changes:
+
+        def estimator(batch_theta: Tensor, batch_x: Tensor) -> Any:
+            schedule = default_schedule(batch_theta[0].numel(), **changes)
+            return consistency_nn(**build, schedule=schedule)(batch_theta, batch_x)
+
     return CMPEInference(prior, density_estimator=estimator, show_progress_bars=False), train
 
 
@@ -115,17 +128,10 @@ def train_method(
     seconds = time.perf_counter() - start
     epochs = trainer.summary["epochs_trained"][-1]
     if name == "cmpe":
-        steps = trainer._step
+        steps = trainer.optimizer_steps
     else:
         batch = 200  # sbi's default training_batch_size
         steps = epochs * (len(trainer.train_indices) // batch or 1)
     posterior = trainer.build_posterior()
     calls = posterior.num_steps if name == "cmpe" else (1 if name.startswith("npe") else None)
     return Trained(posterior, seconds, int(epochs), int(steps), calls)
-
-
-def timed(fn: Callable[[], Tensor]) -> tuple[Tensor, float]:
-    """Run `fn` and return its result and wall time in seconds."""
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import math
 import os
 import platform
 import warnings
@@ -18,7 +19,8 @@ from tqdm.auto import tqdm
 
 from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.cache import trained as cached_training
-from sbi_cmpe.benchmark.methods import Trained, timed
+from sbi_cmpe.benchmark.clock import time_sample_batched, timed
+from sbi_cmpe.benchmark.methods import Trained
 from sbi_cmpe.benchmark.tasks import Task, load_task
 
 __all__ = ["Settings", "run_benchmark", "COLUMNS", "C2ST_NAME"]
@@ -82,7 +84,7 @@ class Settings:
     methods: Sequence[str] = ("cmpe", "npe_maf", "npe_nsf", "fmpe")
     observations: Sequence[int] = (1, 2, 3, 4, 5)
     seeds: Sequence[int] = (0,)
-    out: str | Path = "benchmark_results"
+    out: str | Path = "benchmarks/results"
     num_draws: int = 10_000
     sweep_steps: Sequence[int] = (1, 2, 3, 5, 10, 20)
     sweep_observations: Sequence[int] = (1,)
@@ -245,15 +247,16 @@ def _batched_timing(task: Task, trained: Trained, settings: Settings) -> tuple:
             f"batched timing skipped: 10k draws take {per_draw * 10_000:.1f} s, "
             f"so about {expected:.0f} s expected",
         )
-    torch.manual_seed(0)
-    xs = task.simulator(task.prior.sample((settings.batched_num_x,)))
-    samples, seconds = _sample(
-        trained, xs, settings.batched_draws, settings.max_sampling_time, batched=True
+    seconds, complete = time_sample_batched(
+        trained.posterior,
+        task,
+        settings.batched_draws,
+        settings.batched_num_x,
+        settings.max_sampling_time,
     )
-    note = (
-        "" if samples.shape[0] == settings.batched_draws else "batched timing hit the time limit"
-    )
-    return round(seconds, 3), note
+    if math.isinf(seconds):
+        return "", "batched timing: nothing accepted within the time limit"
+    return round(seconds, 3), "" if complete else "batched timing hit the time limit"
 
 
 def _append(csv_path: Path, rows: List[Dict]) -> None:

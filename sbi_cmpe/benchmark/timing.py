@@ -7,17 +7,16 @@ one after the other, best of `repeats`, for a fair comparison of sampling speed;
 `--training` it trains the methods again on the cached simulations, one after the other
 for each (task, budget), and compares their training times:
 
-    python -m sbi_cmpe.benchmark.timing --out benchmark_results
-    python -m sbi_cmpe.benchmark.timing --out benchmark_results --training --methods cmpe fmpe
+    python -m sbi_cmpe.benchmark.timing --out benchmarks/results
+    python -m sbi_cmpe.benchmark.timing --out benchmarks/results --training --methods cmpe fmpe
 """
 
 from __future__ import annotations
 
 import argparse
 import warnings
-from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 
@@ -27,16 +26,12 @@ from sbi_cmpe.benchmark.cache import (
     simulations,
     train_seeded,
 )
-from sbi_cmpe.benchmark.methods import METHODS, Trained, timed
+from sbi_cmpe.benchmark.clock import best_of, time_sample_batched
+from sbi_cmpe.benchmark.methods import METHODS, Trained
 from sbi_cmpe.benchmark.report import LABELS
 from sbi_cmpe.benchmark.tasks import load_task
 
 __all__ = ["time_cached_posteriors", "time_training", "timing_table", "training_table"]
-
-
-def _best_of(fn: Callable[..., Any], repeats: int, *args: Any, **kwargs: Any) -> float:
-    """The least wall time of `repeats` calls of `fn(*args, **kwargs)`."""
-    return min(timed(partial(fn, *args, **kwargs))[1] for _ in range(repeats))
 
 
 def time_cached_posteriors(
@@ -79,25 +74,14 @@ def time_cached_posteriors(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             posterior.sample((100,), x=x_o, show_progress_bars=False)  # warm-up
-            single = _best_of(
+            single = best_of(
                 posterior.sample, repeats, (num_draws,), x=x_o, show_progress_bars=False
             )
             batched_s = float("nan")
-            if batched and single <= max_single_s:
-                torch.manual_seed(0)
-                xs = task.simulator(task.prior.sample((batched_num_x,)))
-                try:
-                    batched_s = _best_of(  # once: it is long, and it may hit the time limit
-                        posterior.sample_batched,
-                        1,
-                        (batched_draws,),
-                        x=xs,
-                        max_sampling_time=max_batched_s,
-                        return_partial_on_timeout=True,
-                        show_progress_bars=False,
-                    )
-                except RuntimeError:  # sbi gives up when nothing is accepted in time
-                    batched_s = float("inf")
+            if batched and single <= max_single_s:  # once: long, and may hit the limit
+                batched_s, _ = time_sample_batched(
+                    posterior, task, batched_draws, batched_num_x, max_batched_s
+                )
         rows.append(
             dict(
                 task=cached.task,
@@ -204,7 +188,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
     """Command line: time the cached posteriors (or, with `--training`, the training runs)
     of a benchmark folder."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmark_results")
+    parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--methods", nargs="*", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")

@@ -21,17 +21,13 @@ from tqdm.auto import tqdm
 from typing_extensions import Self
 
 from sbi_cmpe.data import checked_simulations, indexed_batches, valid_simulations
+from sbi_cmpe.defaults import default_learning_rate, default_num_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
+from sbi_cmpe.optim import adam
 from sbi_cmpe.posterior import ConsistencyPosterior
-from sbi_cmpe.schedule import (
-    adam,
-    default_learning_rate,
-    default_num_steps,
-    validation_interval,
-)
-from sbi_cmpe.training import Run, run_epochs
-from sbi_cmpe.validation import energy_score
+from sbi_cmpe.training_loop import Run, run_epochs
+from sbi_cmpe.validation import energy_score, validation_interval
 
 __all__ = ["CMPEInference"]
 
@@ -109,13 +105,13 @@ class CMPEInference(NeuralInference):
         self._run = None
 
     @property
-    def _step(self) -> int:
+    def optimizer_steps(self) -> int:
         """Optimizer steps taken so far (the curriculum position $k$)."""
         return 0 if self._run is None else self._run.progress.step
 
     @property
-    def _num_points(self) -> Optional[int]:
-        """Grid points $N(k)$ of the last step."""
+    def num_discretization_points(self) -> Optional[int]:
+        """Grid points $N(k)$ of the curriculum at the last step; `None` before training."""
         return None if self._run is None else self._run.progress.num_points
 
     @property
@@ -206,7 +202,7 @@ class CMPEInference(NeuralInference):
         from `learning_rate` to 0) follow the optimizer step $k$ over this $K$, so the
         finest grid ($s_1$ intervals) is reached in the last steps that really run.
 
-        Stopping (`sbi_cmpe.training.run_epochs`; the why in `sbi_cmpe.validation`): the
+        Stopping (`sbi_cmpe.training_loop.run_epochs`; the why in `sbi_cmpe.validation`): the
         validation score is the energy score of posterior draws at the held-out
         simulations, computed after epochs at least 100 optimizer steps apart and after the
         last epoch. The run keeps its final weights unless that score ends more than 10%
@@ -280,7 +276,7 @@ class CMPEInference(NeuralInference):
 
         bar = tqdm(
             total=total_steps,
-            initial=min(self._step, total_steps),
+            initial=min(self.optimizer_steps, total_steps),
             disable=not self._show_progress_bars,
             desc="Training CMPE",
             unit="step",
@@ -300,7 +296,7 @@ class CMPEInference(NeuralInference):
             )
         except KeyboardInterrupt:
             warnings.warn(
-                f"Training interrupted at optimizer step {self._step} of {total_steps} "
+                f"Training interrupted at optimizer step {self.optimizer_steps} of {total_steps} "
                 f"(epoch {self.epoch + 1}). The estimator keeps its weights; continue with "
                 f"train(resume_training=True, max_num_epochs={max_num_epochs}).",
                 stacklevel=2,
@@ -384,9 +380,9 @@ class CMPEInference(NeuralInference):
             estimator = self._neural_net
             if self._run is not None and self._run.interrupted:
                 warnings.warn(
-                    f"The estimator was trained for {self._step} of {self._run.total_steps} "
-                    "optimizer steps (training was interrupted); continue it with "
-                    "train(resume_training=True) for the full budget.",
+                    f"The estimator was trained for {self.optimizer_steps} of "
+                    f"{self._run.total_steps} optimizer steps (training was interrupted); "
+                    "continue it with train(resume_training=True) for the full budget.",
                     stacklevel=2,
                 )
         self._posterior = ConsistencyPosterior(

@@ -1,6 +1,6 @@
 """Short demo: CMPE vs sbi's NPE on the same two-moons simulations.
 
-Run with `python -m sbi_cmpe.demo`. It simulates sbibm's two-moons task once,
+Run with `python -m sbi_cmpe.benchmark.demo`. It simulates sbibm's two-moons task once,
 trains CMPE and NPE (maf, sbi's default) on the same data, and prints the C2ST of
 10,000 draws against sbibm's reference posterior for observation 1, the training
 time and the time for 10,000 draws of each.
@@ -21,7 +21,7 @@ from sbi_cmpe.benchmark.tasks import load_task
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m sbi_cmpe.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sbi_cmpe.benchmark.demo", description=__doc__)
     parser.add_argument("--num-simulations", type=int, default=5_000)
     parser.add_argument(
         "--cmpe-epochs", type=int, default=None, help="CMPE's epochs (default: its own budget)"

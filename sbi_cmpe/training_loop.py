@@ -19,9 +19,8 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 import torch
 from sbi.sbi_types import Tracker
 
-from sbi_cmpe.consistency import num_discretization_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
-from sbi_cmpe.schedule import clip_gradients, cosine_learning_rate
+from sbi_cmpe.optim import clip_gradients, cosine_learning_rate
 from sbi_cmpe.validation import StoppingRule
 
 __all__ = ["Progress", "Run", "run_epochs", "train_epoch"]
@@ -84,7 +83,8 @@ def run_epochs(
     After each epoch the training loss and duration go to `summary` and `tracker`, the
     grid size and learning rate to `tracker`. Validations (`validate`) come when
     `run.stopping` says they are due (after each epoch that ends at least
-    `MIN_STEPS_PER_VALIDATION` steps after the last validation, and after the last epoch);
+    `sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION` steps after the last validation, and after
+    the last epoch);
     their scores go to both. Only in the last curriculum stage (more than $s_1$ grid points)
     does a degraded score count towards stopping, and any score that is not degraded resets
     the count. An interruption (e.g. `KeyboardInterrupt`) propagates and leaves
@@ -108,18 +108,7 @@ def run_epochs(
         while run.progress.step < run.total_steps:
             start = time.time()
             net.train()
-            train_loss = train_epoch(
-                net,
-                run.optimizer,
-                batches,
-                run.progress,
-                run.total_steps,
-                run.base_lr,
-                clip_max_norm,
-                device,
-                run.epoch + 1,
-                bar,
-            )
+            train_loss = train_epoch(run, net, batches, clip_max_norm, device, bar)
             run.epoch += 1
             summary["training_loss"].append(train_loss)
             # Per-epoch statistics are logged at their place in the summary, which counts
@@ -141,7 +130,7 @@ def run_epochs(
                         N=run.progress.num_points,
                     )
                 num_points = run.progress.num_points
-                final_stage = num_points is not None and num_points > net.s1
+                final_stage = num_points is not None and num_points > net.schedule.s1
                 stop = run.stopping.update(
                     run.val_loss, net, final_stage, run.epoch, stop_after_epochs
                 )
@@ -161,32 +150,24 @@ def run_epochs(
 
 
 def train_epoch(
+    run: Run,
     net: ConsistencyEstimator,
-    optimizer: torch.optim.Optimizer,
     batches: Iterable[Any],
-    progress: Progress,
-    total_steps: int,
-    base_lr: float,
     clip_max_norm: Optional[float],
     device: str,
-    epoch: int,
     bar: Any = None,
 ) -> float:
-    r"""One pass over the training batches, ending early at step `total_steps`.
+    r"""One pass over the training batches of `run`, ending early at step `run.total_steps`.
 
-    `progress` is updated after every optimizer step, so an interrupted pass leaves it at
-    the last step taken.
+    `run.progress` is updated after every optimizer step, so an interrupted pass leaves it at
+    the last step taken; `run.epoch` is not (`run_epochs` counts the passes).
 
     Arguments:
+        run: The run: its optimizer, initial learning rate, budget and progress.
         net: The estimator being trained.
-        optimizer: Its optimizer.
         batches: Batches `(theta, x, mask)`.
-        progress: The run's position, updated in place.
-        total_steps: Steps $K$ of the run.
-        base_lr: Initial learning rate $\eta_0$ of the cosine schedule.
         clip_max_norm: Largest total gradient norm; `None` for no clipping.
         device: Where the batches are moved.
-        epoch: Number of the pass (from 1), for error messages.
         bar: Optional progress bar, advanced once per step.
 
     Returns:
@@ -196,15 +177,16 @@ def train_epoch(
         RuntimeError: When the loss or the gradient is not finite; the weights are those
             of the last finite step.
     """
+    progress, optimizer, epoch = run.progress, run.optimizer, run.epoch + 1
     loss_sum, count = 0.0, 0
     for theta, x, _ in batches:
-        if progress.step >= total_steps:
+        if progress.step >= run.total_steps:
             break
         theta, x = theta.to(device), x.to(device)
-        num_points = num_discretization_steps(progress.step, total_steps, net.s0, net.s1)
+        num_points = net.schedule.num_points(progress.step, run.total_steps)
         # The curriculum never goes back, also when a resumed run changes K.
         num_points = max(num_points, progress.num_points or 0)
-        lr = cosine_learning_rate(progress.step, total_steps, base_lr)
+        lr = cosine_learning_rate(progress.step, run.total_steps, run.base_lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)

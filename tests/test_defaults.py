@@ -1,0 +1,46 @@
+"""Tuned defaults: budget, learning rate and noise schedule by parameter dimension."""
+
+import pytest
+
+from sbi_cmpe.defaults import (
+    HIGH_DIM_MAX_STEPS,
+    MAX_STEPS,
+    default_learning_rate,
+    default_num_steps,
+    default_p_mean,
+    default_schedule,
+)
+from sbi_cmpe.schedule import NoiseSchedule
+
+
+def test_default_budget_depends_on_the_parameter_dimension():
+    assert default_num_steps(1, 10) == default_num_steps(3, 10**6) == MAX_STEPS == 20_000
+    assert default_num_steps(6, 10**4) == default_num_steps(10, 2000) == HIGH_DIM_MAX_STEPS
+    assert HIGH_DIM_MAX_STEPS == 10_000
+    # Four and five parameters: 5 steps per simulation, up to the low-dimensional budget.
+    assert default_num_steps(4, 10**4) == default_num_steps(5, 10**6) == MAX_STEPS
+    assert default_num_steps(4, 1000) == default_num_steps(5, 1000) == 5000
+    assert default_num_steps(6, 1000) == 5000
+    assert default_num_steps(5, 3000) == 15_000
+
+
+@pytest.mark.parametrize("num_sims, steps", [(1000, 5000), (1500, 7500), (10_000, 10_000), (0, 1)])
+def test_default_budget_of_higher_dimensions_follows_the_simulations(num_sims, steps):
+    assert default_num_steps(10, num_sims) == steps
+    assert default_num_steps(2, num_sims) == 20_000
+
+
+@pytest.mark.parametrize("theta_dim, expected", [(1, 1e-3), (5, 1e-3), (6, 5e-4), (100, 5e-4)])
+def test_default_learning_rate(theta_dim, expected):
+    assert default_learning_rate(theta_dim) == expected
+
+
+@pytest.mark.parametrize("theta_dim, expected", [(1, -2.0), (3, -2.0), (4, -1.1), (64, -1.1)])
+def test_default_schedule_centres_low_dimensions_lower(theta_dim, expected):
+    assert default_p_mean(theta_dim) == expected
+    schedule = default_schedule(theta_dim)
+    assert schedule == NoiseSchedule(p_mean=expected)
+    assert default_schedule(theta_dim, T=5.0) == NoiseSchedule(T=5.0, p_mean=expected)
+    assert default_schedule(theta_dim, p_mean=0.5).p_mean == 0.5
+    with pytest.raises(TypeError):
+        default_schedule(theta_dim, sigma=1.0)

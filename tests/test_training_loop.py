@@ -1,0 +1,156 @@
+"""The training loop: curriculum, resume, validation spacing, stopping and logging."""
+
+import torch
+
+from sbi_cmpe import CMPEInference
+from sbi_cmpe.consistency import num_discretization_steps
+from tests.conftest import Recorder, linear_gaussian_data, make_inference
+
+
+def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x)
+    inference.train(max_num_epochs=2, training_batch_size=50)
+    step, points = inference.optimizer_steps, inference.num_discretization_points
+    indices = inference.train_indices.clone()
+    assert points == 51  # a 2-epoch run also ends on the final grid
+    inference.train(max_num_epochs=6, training_batch_size=50, resume_training=True)
+    assert inference.optimizer_steps == 6 * 5 > step
+    assert inference.num_discretization_points == 51  # never back to a coarser grid
+    assert torch.equal(inference.train_indices, indices)
+    assert inference.epoch == 6
+
+
+def test_curriculum_of_a_run_follows_its_real_optimizer_steps(tiny_builder):
+    """The grid used at each optimizer step is N(k) over the steps the run takes."""
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x)
+    seen = []
+    inference.train(max_num_epochs=1, training_batch_size=50)  # builds the net
+    net = inference._neural_net
+    loss = net.loss
+
+    def recording_loss(*args, num_points=None, **kwargs):
+        if torch.is_grad_enabled():
+            seen.append(num_points)
+        return loss(*args, num_points=num_points, **kwargs)
+
+    net.loss = recording_loss
+    inference.train(max_num_epochs=8, training_batch_size=50, retrain_from_scratch=False)
+    expected = [num_discretization_steps(k, 40, 10, 50) for k in range(40)]
+    assert seen == expected
+
+
+def test_best_weights_are_restored(tiny_builder, monkeypatch):
+    """The weights of the epoch with the best validation score come back."""
+    monkeypatch.setattr("sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION", 1)
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x)
+    scores = iter([3.0, 2.0, 1.0, 2.5, 2.6, 2.7, 2.8])
+    snapshots = []
+
+    def validation(*args):
+        snapshots.append({k: v.clone() for k, v in inference._neural_net.state_dict().items()})
+        return next(scores)
+
+    monkeypatch.setattr(inference, "_validation_loss", validation)
+    est = inference.train(max_num_epochs=7, training_batch_size=50)
+    assert inference.summary["best_validation_loss"] == [1.0]
+    assert all(torch.equal(v, snapshots[2][k]) for k, v in est.state_dict().items())
+
+
+def test_clear_overfitting_stops_training(tiny_builder, monkeypatch):
+    """Scores more than 10% above the best for `stop_after_epochs` epochs of the last
+    curriculum stage stop the run."""
+    monkeypatch.setattr("sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION", 1)
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x)
+    scores = iter([1.0] + [2.0] * 50)
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
+    inference.train(max_num_epochs=40, training_batch_size=50, stop_after_epochs=3)
+    # 40 epochs x 5 steps in 4 curriculum stages: the last starts in epoch 31
+    assert inference.epoch == 33
+
+
+def test_small_fluctuations_keep_the_final_weights(tiny_builder, monkeypatch):
+    """Within 10% of the best, the annealed weights of the last step are kept."""
+    monkeypatch.setattr("sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION", 1)
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x)
+    scores = iter([1.0, 1.05] * 10)
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
+    est = inference.train(max_num_epochs=6, training_batch_size=50, stop_after_epochs=2)
+    assert inference.epoch == 6
+    final = {k: v.clone() for k, v in est.state_dict().items()}
+    assert inference._run.stopping.best_state is not None
+    assert any(not torch.equal(v, inference._run.stopping.best_state[k]) for k, v in final.items())
+
+
+def recording_validations(tiny_builder, monkeypatch):
+    """A trainer with data whose validations record their epoch (and score 1.0)."""
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x)
+    validated = []
+    monkeypatch.setattr(
+        inference, "_validation_loss", lambda *args: validated.append(inference.epoch) or 1.0
+    )
+    return inference, validated
+
+
+def test_validation_every_hundred_steps_and_after_the_last_epoch(tiny_builder, monkeypatch):
+    """With 5 batches per epoch, epochs 20, 40 and the last (43) are validated."""
+    inference, validated = recording_validations(tiny_builder, monkeypatch)
+    inference.train(max_num_epochs=43, training_batch_size=50)
+    assert validated == [20, 40, 43]
+    assert len(inference.summary["validation_loss"]) == 3
+    assert len(inference.summary["epoch_durations_sec"]) == 43
+
+
+def test_patience_counts_epochs_between_validations(tiny_builder, monkeypatch):
+    """In the last curriculum stage, degraded scores 20 epochs apart stop a run with a
+    patience of 40 epochs at the second of them."""
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x)
+    scores = iter([1.0] * 8 + [2.0] * 10)
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
+    # 400 epochs x 5 steps in 4 curriculum stages: the last starts in epoch 301
+    inference.train(max_num_epochs=400, training_batch_size=50, stop_after_epochs=40)
+    # validations at 20, ..., 160 score 1.0; at 180, ..., 300 (before the last stage) 2.0
+    # counts nothing; at 320 and 340 it counts 20 epochs each
+    assert inference.epoch == 340
+
+
+def test_validation_schedule_survives_resume(tiny_builder, monkeypatch):
+    """A resumed run validates 20 epochs (100 steps) after the last validation."""
+    inference, validated = recording_validations(tiny_builder, monkeypatch)
+    inference.train(max_num_epochs=25, training_batch_size=50)
+    inference.train(max_num_epochs=60, training_batch_size=50, resume_training=True)
+    assert validated == [20, 25, 45, 60]
+
+
+def test_validation_scores_are_logged_once_at_their_epochs(tiny_builder, monkeypatch):
+    tracker = Recorder()
+    prior, _, theta, x = linear_gaussian_data(2, 300)
+    inference = CMPEInference(
+        prior, density_estimator=tiny_builder, show_progress_bars=False, tracker=tracker
+    )
+    monkeypatch.setattr(inference, "_validation_loss", lambda *args: 1.0)
+    inference.append_simulations(theta, x).train(max_num_epochs=43, training_batch_size=50)
+    steps = [step for name, step in tracker.calls if name == "validation_loss"]
+    assert steps == [20, 40, 43]
+    losses = [step for name, step in tracker.calls if name == "training_loss"]
+    assert losses == list(range(1, 44))
+
+
+def test_per_epoch_metrics_keep_counting_over_calls_of_train(tiny_builder):
+    """A resumed run and a new run log their epochs after the earlier ones, once each."""
+    tracker = Recorder()
+    prior, _, theta, x = linear_gaussian_data(2, 300)
+    inference = CMPEInference(
+        prior, density_estimator=tiny_builder, show_progress_bars=False, tracker=tracker
+    )
+    inference.append_simulations(theta, x).train(max_num_epochs=3, training_batch_size=50)
+    inference.train(max_num_epochs=5, training_batch_size=50, resume_training=True)
+    inference.train(max_num_epochs=2, training_batch_size=50, retrain_from_scratch=True)
+    for name in ("training_loss", "epoch_durations_sec"):
+        assert [step for metric, step in tracker.calls if metric == name] == list(range(1, 8))
