@@ -83,6 +83,16 @@ def checked_simulations(
             f"theta and x must have the same number of simulations, got "
             f"{len(theta)} parameter sets and {len(x)} simulations."
         )
+    if theta.shape[1] == 0 or x.shape[1:].numel() == 0:
+        raise ValueError(
+            f"theta and x must have at least one entry per simulation, got shapes "
+            f"{tuple(theta.shape)} and {tuple(x.shape)}."
+        )
+    if len(theta) == 0:
+        raise ValueError(
+            f"theta and x must hold at least one simulation, got shapes {tuple(theta.shape)} "
+            f"and {tuple(x.shape)}."
+        )
     if prior is not None:
         event = prior.event_shape
         if event and tuple(theta.shape[1:]) != tuple(event):

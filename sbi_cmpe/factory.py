@@ -12,6 +12,7 @@ from sbi.neural_nets.net_builders.vector_field_nets import (
 from sbi.utils.sbiutils import standardizing_net, z_score_parser, z_standardization
 from torch import Tensor, nn
 
+from sbi_cmpe import arguments
 from sbi_cmpe.defaults import default_schedule
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.schedule import NoiseSchedule
@@ -19,6 +20,7 @@ from sbi_cmpe.schedule import NoiseSchedule
 __all__ = ["consistency_nn"]
 
 _NETWORKS = {"mlp": build_standard_mlp_network, "ada_mlp": build_adamlp_network}
+_Z_SCORING = (None, "none", "independent", "structured")
 
 
 def consistency_nn(
@@ -75,8 +77,18 @@ def consistency_nn(
     """
     if model not in _NETWORKS:
         raise ValueError(f"Unknown model {model!r}; choose one of {sorted(_NETWORKS)}.")
+    arguments.positive_int("hidden_features", hidden_features)
+    arguments.non_negative_int("num_layers", num_layers)
+    if arguments.positive_int("time_embedding_dim", time_embedding_dim) % 2:
+        raise ValueError(f"time_embedding_dim must be even, got {time_embedding_dim}.")
+    for name, option in (("z_score_theta", z_score_theta), ("z_score_x", z_score_x)):
+        if option not in _Z_SCORING:
+            raise ValueError(f"{name} must be one of {_Z_SCORING}, got {option!r}.")
+    if embedding_net is not None and not isinstance(embedding_net, nn.Module):
+        raise TypeError(f"embedding_net must be a torch.nn.Module, got {embedding_net!r}.")
     if schedule is not None and not isinstance(schedule, NoiseSchedule):
         raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}.")
+    arguments.positive_int("num_steps", num_steps)
     loose = {f.name for f in fields(NoiseSchedule)} & set(kwargs)
     if loose:
         raise TypeError(
@@ -86,10 +98,14 @@ def consistency_nn(
 
     def build(batch_theta: Tensor, batch_x: Tensor) -> ConsistencyEstimator:
         embedding = nn.Identity() if embedding_net is None else embedding_net
+        # sbi's structured z-scoring of one entry per simulation has no spread (its std
+        # over one element is NaN); for one entry it equals independent z-scoring.
         z_x, structured_x = z_score_parser(z_score_x)
+        structured_x = structured_x and batch_x[0].numel() > 1
         if z_x:
             embedding = nn.Sequential(standardizing_net(batch_x, structured_x), embedding)
         z_theta, structured_theta = z_score_parser(z_score_theta)
+        structured_theta = structured_theta and batch_theta[0].numel() > 1
         mean, std = z_standardization(batch_theta, structured_theta) if z_theta else (0.0, 1.0)
         net = _NETWORKS[model](
             batch_x=batch_theta,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from copy import deepcopy
@@ -16,10 +17,12 @@ from sbi.utils.sbiutils import (
 )
 from torch import Tensor
 from torch.distributions import Distribution
+from torch.utils.data import DataLoader
 from torch.utils.tensorboard.writer import SummaryWriter
 from tqdm.auto import tqdm
 from typing_extensions import Self
 
+from sbi_cmpe import arguments
 from sbi_cmpe.data import checked_simulations, indexed_batches, valid_simulations
 from sbi_cmpe.defaults import default_learning_rate, default_num_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
@@ -30,6 +33,20 @@ from sbi_cmpe.training_loop import Run, run_epochs
 from sbi_cmpe.validation import energy_score, validation_interval
 
 __all__ = ["CMPEInference"]
+
+
+def _check_loader_arguments(dataloader_kwargs: Optional[dict]) -> None:
+    """Refuse `dataloader_kwargs` that torch's `DataLoader` would not take."""
+    if dataloader_kwargs is None:
+        return
+    if not isinstance(dataloader_kwargs, dict):
+        raise TypeError(f"dataloader_kwargs must be a dict or None, got {dataloader_kwargs!r}.")
+    known = set(inspect.signature(DataLoader.__init__).parameters) - {"self", "dataset"}
+    unknown = sorted(set(dataloader_kwargs) - known)
+    if unknown:
+        raise TypeError(
+            f"dataloader_kwargs has arguments that DataLoader does not take: {unknown}."
+        )
 
 
 class CMPEInference(NeuralInference):
@@ -233,14 +250,21 @@ class CMPEInference(NeuralInference):
             raise RuntimeError("No simulations: call `append_simulations(theta, x)` first.")
         if resume_training and (self._neural_net is None or self._run is None):
             raise RuntimeError("resume_training=True needs an earlier call of `train()`.")
-        if clip_max_norm is not None and not clip_max_norm > 0:
-            raise ValueError(f"clip_max_norm must be positive or None, got {clip_max_norm}.")
+        training_batch_size = arguments.positive_int("training_batch_size", training_batch_size)
+        learning_rate = arguments.positive_float("learning_rate", learning_rate, allow_none=True)
+        validation_fraction = arguments.open_fraction("validation_fraction", validation_fraction)
+        stop_after_epochs = arguments.positive_int("stop_after_epochs", stop_after_epochs)
+        max_num_epochs = arguments.positive_int("max_num_epochs", max_num_epochs, allow_none=True)
+        clip_max_norm = arguments.positive_float("clip_max_norm", clip_max_norm, allow_none=True)
+        _check_loader_arguments(dataloader_kwargs)
         num_sims = self.get_simulations()[0].shape[0]
         num_train = int((1 - validation_fraction) * num_sims)
-        if num_train < 1 or num_sims - num_train < 1:
+        if num_train < 2 or num_sims - num_train < 1:
             raise ValueError(
                 f"{num_sims} simulations with validation_fraction={validation_fraction} "
-                "leave no training or no validation data."
+                f"leave {num_train} for training and {num_sims - num_train} for validation; "
+                "training needs at least 2 and validation at least 1: append more "
+                "simulations or change validation_fraction."
             )
         train_loader, _ = self.get_dataloaders(
             0, training_batch_size, validation_fraction, resume_training, dataloader_kwargs

@@ -18,6 +18,7 @@ from sbi.utils.user_input_checks import check_prior
 from torch import Tensor
 from torch.distributions import Distribution, constraints
 
+from sbi_cmpe import arguments
 from sbi_cmpe.estimator import ConsistencyEstimator
 
 __all__ = ["ConsistencyPosterior", "default_sampling_batch_size"]
@@ -65,14 +66,6 @@ def _unbounded(prior: Any) -> bool:
     return support is constraints.real
 
 
-def _checked_shape(sample_shape: Shape) -> torch.Size:
-    """`sample_shape` as a `torch.Size`, refusing negative sizes."""
-    shape = torch.Size(sample_shape)
-    if any(n < 0 for n in shape):
-        raise ValueError(f"sample_shape must not have negative sizes, got {tuple(shape)}.")
-    return shape
-
-
 class ConsistencyPosterior(NeuralPosterior):
     r"""Posterior $p(\theta \mid x)$ sampled by a consistency model.
 
@@ -112,7 +105,9 @@ class ConsistencyPosterior(NeuralPosterior):
         self.estimator = estimator.to(device).eval()
         self.num_steps = estimator.num_steps if num_steps is None else num_steps
         estimator.schedule.sampling_times(self.num_steps)  # validates
-        self.max_sampling_batch_size = max_sampling_batch_size
+        self.max_sampling_batch_size = arguments.positive_int(
+            "max_sampling_batch_size", max_sampling_batch_size, allow_none=True
+        )
         self._purpose = f"It samples a consistency model in {self.num_steps} step(s)."
 
     @property
@@ -134,7 +129,13 @@ class ConsistencyPosterior(NeuralPosterior):
 
     def _checked_x(self, x: Tensor) -> Tensor:
         shape = self.estimator.condition_shape
-        x = torch.as_tensor(x, dtype=torch.float32)
+        try:
+            x = torch.as_tensor(x, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"x must be a tensor, numpy array or nested list of numbers, got "
+                f"{type(x).__name__}."
+            ) from err
         try:
             x = reshape_to_batch_event(x, event_shape=shape)
         except (ValueError, RuntimeError) as err:
@@ -147,9 +148,28 @@ class ConsistencyPosterior(NeuralPosterior):
                 f"x of shape {tuple(x.shape)} does not match the shape of the training "
                 f"x, {tuple(shape)} per simulation."
             )
+        if x.shape[0] == 0:
+            raise ValueError(f"x holds no observation (shape {tuple(x.shape)}).")
         if not torch.isfinite(x).all():
             raise ValueError("x contains NaN or infinite values.")
         return x.to(self._estimator_device())
+
+    def set_default_x(self, x: Tensor) -> ConsistencyPosterior:
+        """Set the observation that `sample` (and sbi's tools) use when given no `x`.
+
+        Arguments:
+            x: One observation, of the shape of one training simulation (a leading batch
+                dimension of 1 is allowed).
+
+        Returns:
+            The posterior itself.
+        """
+        x = self._checked_x(x)
+        if x.shape[0] != 1:
+            raise ValueError(f"set_default_x takes one observation, got a batch of {x.shape[0]}.")
+        self._x = x.to(self._device)
+        self._map = None
+        return self
 
     def _estimator_device(self) -> torch.device:
         """Where the estimator's weights are (also after `torch.load(map_location=...)`)."""
@@ -196,10 +216,13 @@ class ConsistencyPosterior(NeuralPosterior):
         self.estimator.schedule.sampling_times(num_steps)  # validates
         chunk = self.max_sampling_batch_size
         if max_sampling_batch_size is not None:
-            chunk = max_sampling_batch_size
+            chunk = arguments.positive_int("max_sampling_batch_size", max_sampling_batch_size)
+        arguments.positive_float("max_sampling_time", max_sampling_time, allow_none=True)
         if chunk is None:
             chunk = default_sampling_batch_size(self._estimator_device())
         self.estimator.eval()
+        if num_samples == 0:
+            return x.new_zeros(*sample_shape, x.shape[0], *self.estimator.input_shape)
         draw = partial(self._draws, num_steps=num_steps, chunk=chunk)
         if reject_outside_prior and not _unbounded(self.prior):
             samples, rates = rejection.accept_reject_sample(
@@ -257,7 +280,7 @@ class ConsistencyPosterior(NeuralPosterior):
         Returns:
             Samples of shape `(*sample_shape, *theta_shape)`.
         """
-        sample_shape = _checked_shape(sample_shape)
+        sample_shape = arguments.sample_shape(sample_shape)
         if x is None and self.default_x is None:
             raise ValueError(
                 "No x given and no default x set: pass `x=...` or call "
@@ -309,7 +332,7 @@ class ConsistencyPosterior(NeuralPosterior):
         Returns:
             Samples of shape `(*sample_shape, B, *theta_shape)`.
         """
-        sample_shape = _checked_shape(sample_shape)
+        sample_shape = arguments.sample_shape(sample_shape)
         x = self._checked_x(x)
         return self._sample(
             sample_shape,
@@ -325,6 +348,10 @@ class ConsistencyPosterior(NeuralPosterior):
     def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, **kwargs: Any) -> Tensor:
         """Not available: a consistency model has no tractable density."""
         raise NotImplementedError(_NO_DENSITY.format(what="`log_prob`"))
+
+    def log_prob_batched(self, theta: Tensor, x: Tensor, **kwargs: Any) -> Tensor:
+        """Not available: a consistency model has no tractable density."""
+        raise NotImplementedError(_NO_DENSITY.format(what="`log_prob_batched`"))
 
     def potential(
         self, theta: Tensor, x: Optional[Tensor] = None, track_gradients: bool = False

@@ -92,7 +92,13 @@ TRAINER_CASES = [
         "no validation data",
         lambda i: i.append_simulations(THETA, X).train(validation_fraction=0.0),
         ValueError,
-        "leave no training or no validation data",
+        "validation_fraction must lie strictly between 0 and 1",
+    ),
+    (
+        "too few training simulations",
+        lambda i: i.append_simulations(THETA[:3], X[:3]).train(validation_fraction=0.5),
+        ValueError,
+        "leave 1 for training and 2 for validation",
     ),
     (
         "posterior before training",

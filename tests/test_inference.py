@@ -196,7 +196,7 @@ def test_default_budget_follows_theta_not_x(tiny_builder, monkeypatch):
 
 def test_clip_max_norm_must_be_positive(tiny_builder):
     inference, theta, x = make_inference(tiny_builder)
-    with pytest.raises(ValueError, match="clip_max_norm must be positive"):
+    with pytest.raises(ValueError, match="clip_max_norm must be a finite positive number"):
         inference.append_simulations(theta, x).train(max_num_epochs=1, clip_max_norm=0)
 
 

@@ -114,6 +114,7 @@ def test_no_density(posteriors):
     for call in (
         lambda: posterior.log_prob(torch.zeros(1, 1), x=torch.zeros(1)),
         lambda: posterior.potential(torch.zeros(1, 1), x=torch.zeros(1)),
+        lambda: posterior.log_prob_batched(torch.zeros(1, 2, 1), x=torch.zeros(2, 1)),
         lambda: posterior.map(x=torch.zeros(1)),
     ):
         with pytest.raises(NotImplementedError, match="samples, not densities"):
