@@ -46,6 +46,20 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--c2st-jobs", type=int, default=1, help="jobs of the C2ST forest")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="run the jobs on a local Dask cluster of N worker processes (default: here, one "
+        "by one)",
+    )
+    where.add_argument(
+        "--scheduler",
+        default=None,
+        help="address of a running Dask scheduler to send the jobs to (its workers must see "
+        "--out)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -72,7 +86,11 @@ def main(argv: list[str] | None = None) -> Path:
         settings.max_num_epochs, settings.num_draws, settings.sweep_steps = 3, 500, [1, 2]
         settings.batched_draws, settings.batched_num_x = 20, 5
     start = time.time()
-    csv_path = run_benchmark(settings, progress=not args.no_progress)
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be at least 1")
+    csv_path = run_benchmark(
+        settings, progress=not args.no_progress, workers=args.workers, scheduler=args.scheduler
+    )
     table = markdown_table(csv_path) + "\n\nCMPE sampling steps:\n\n" + steps_table(csv_path)
     table += "\n\nCMPE against the baselines:\n\n" + targets_table(csv_path)
     before = Path(settings.out) / "results_before.csv"

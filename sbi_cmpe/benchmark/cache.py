@@ -7,14 +7,19 @@ writes and reads them; nothing else spells them out):
 - `sims_<task>_<budget>_<seed>.pt`: `{"theta": (budget, D), "x": (budget, *x_shape)}`;
 - `posterior_<task>_<budget>_<label>_<seed>.pt`: a `Trained`, where `<label>` is the
   method with every run of characters outside `[A-Za-z0-9_.-]` replaced by `_`.
+
+A file is written under a temporary name and renamed when complete, so a killed run leaves
+no half-written file under these names; a file that cannot be read all the same (truncated
+or corrupted on disk) is reported in a warning, deleted and made again.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from pathlib import Path
-from typing import Iterator, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Iterator, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -85,6 +90,34 @@ def cached_posteriors(cache: Path) -> Iterator[CachedFile]:
             )
 
 
+def _save(obj: Any, path: Path) -> None:
+    """`torch.save` to a temporary name, then an atomic rename to `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    torch.save(obj, partial)
+    os.replace(partial, path)
+
+
+def _load(path: Path, check: Callable[[Any], bool]) -> Optional[Any]:
+    """The object in `path`, or `None` when there is none or it is unreadable (then the
+    file is deleted, with a warning that names it)."""
+    if not path.exists():
+        return None
+    try:
+        obj = torch.load(path, weights_only=False)
+        if not check(obj):
+            raise ValueError(f"unexpected content ({type(obj).__name__})")
+    except Exception as err:  # any unreadable file is made again
+        warnings.warn(
+            f"The cached file {path} is unreadable ({type(err).__name__}: {err}); it is "
+            "deleted and made again.",
+            stacklevel=3,
+        )
+        path.unlink(missing_ok=True)
+        return None
+    return obj
+
+
 def simulations(task: Task, budget: int, seed: int, cache: Path) -> Tuple[Tensor, Tensor]:
     """`budget` simulations of `task` from its prior, made once per seed and then loaded.
 
@@ -98,14 +131,16 @@ def simulations(task: Task, budget: int, seed: int, cache: Path) -> Tuple[Tensor
         `theta` of shape `(budget, D)` and `x` of shape `(budget, *x_shape)`.
     """
     path = simulations_path(cache, task.name, budget, seed)
-    if path.exists():
-        data = torch.load(path)
+    data = _load(
+        path,
+        lambda d: isinstance(d, dict) and len(d.get("theta", ())) == len(d.get("x", ())) == budget,
+    )
+    if data is not None:
         return data["theta"], data["x"]
     torch.manual_seed(seed)
     theta = task.prior.sample((budget,))
     x = task.simulator(theta)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"theta": theta, "x": x}, path)
+    _save({"theta": theta, "x": x}, path)
     return theta, x
 
 
@@ -133,11 +168,12 @@ def trained(
         The trained posterior with its training time, epochs and optimizer steps.
     """
     path = posterior_path(cache, task.name, budget, method, seed)
-    if path.exists():
-        return torch.load(path, weights_only=False)
+    cached = _load(path, lambda t: isinstance(t, Trained))
+    if cached is not None:
+        return cached
     theta, x = simulations(task, budget, seed, cache)
     result = train_seeded(task, method, theta, x, seed, max_num_epochs)
-    torch.save(result, path)
+    _save(result, path)
     return result
 
 

@@ -1,14 +1,27 @@
-"""Summaries of a results CSV: a markdown table and plots."""
+r"""Summaries of benchmark rows: markdown tables, plots and a mean over seeds.
+
+The benchmark command writes `results.md` and the plots with the tables here. As a command,
+this module prints the mean C2ST per (task, budget, method), per seed and over seeds, of any
+number of results CSVs and sweep files (JSON lines holding the same rows, as
+`benchmarks/scripts/sweep.py` writes them), e.g. from the repository root:
+
+    python -m sbi_cmpe.benchmark.report benchmarks/tuning/p_mean/sweep_call1.jsonl
+    python -m sbi_cmpe.benchmark.report benchmarks/results/results.csv \
+        benchmarks/results_seeds.csv --min-seeds 2
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
 from statistics import mean
-from typing import Dict, List, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from sbi_cmpe.benchmark.run import C2ST_NAME, iter_rows
+from sbi_cmpe.benchmark.run import C2ST_NAME
+from sbi_cmpe.benchmark.store import iter_rows
 
 __all__ = [
     "summarize",
@@ -17,6 +30,10 @@ __all__ = [
     "targets_table",
     "before_after_table",
     "plot",
+    "read_rows",
+    "seed_summary",
+    "seed_summary_text",
+    "main",
 ]
 
 LABELS = {
@@ -200,3 +217,125 @@ def plot(csv_path: str | Path, out: str | Path) -> List[Path]:
     fig.savefig(paths[-1], dpi=120)
     plt.close(fig)
     return paths
+
+
+def read_rows(paths: Iterable[str | Path]) -> List[dict]:
+    """The rows of results CSVs and of sweep files (`.jsonl`, one row as JSON per line),
+    as dicts of strings, in the order of `paths`."""
+    rows: List[dict] = []
+    for path in paths:
+        path = Path(path)
+        if path.suffix == ".jsonl":
+            with path.open() as f:
+                rows += [
+                    {k: "" if v is None else str(v) for k, v in json.loads(line).items()}
+                    for line in f
+                    if line.strip()
+                ]
+        else:
+            rows += list(iter_rows(path))
+    return rows
+
+
+SeedKey = Tuple[str, int, str]
+
+
+def seed_summary(
+    rows: Iterable[dict],
+    methods: Optional[Sequence[str]] = None,
+    min_seeds: int = 1,
+) -> Dict[SeedKey, Dict]:
+    """Mean C2ST per (task, budget, method): per seed and over all its rows.
+
+    Rows of the CMPE step sweep (`num_steps` other than `"default"`) and rows without a C2ST
+    (jobs that failed) are left out.
+
+    Arguments:
+        rows: Benchmark rows (see `read_rows`).
+        methods: Keep only these methods; `None` keeps all.
+        min_seeds: Keep only (task, budget, method) groups with at least this many seeds.
+
+    Returns:
+        For each (task, budget, method): `seeds`, a dict seed -> `{"c2st", "n",
+        "train_time_s"}` (means over the seed's observations), and `c2st` and `n` over
+        all rows of the group.
+    """
+    groups: Dict[SeedKey, Dict[int, List[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r.get("num_steps", "default") != "default" or r.get("c2st", "") == "":
+            continue
+        if methods is not None and r["method"] not in methods:
+            continue
+        groups[(r["task"], int(r["budget"]), r["method"])][int(r["seed"])].append(r)
+    out = {}
+    for key, per_seed in groups.items():
+        if len(per_seed) < min_seeds:
+            continue
+        every = [_f(r["c2st"]) for seed_rows in per_seed.values() for r in seed_rows]
+        out[key] = dict(
+            seeds={
+                seed: dict(
+                    c2st=mean(_f(r["c2st"]) for r in seed_rows),
+                    n=len(seed_rows),
+                    train_time_s=mean(_f(r.get("train_time_s")) for r in seed_rows),
+                )
+                for seed, seed_rows in sorted(per_seed.items())
+            },
+            c2st=mean(every),
+            n=len(every),
+        )
+    return out
+
+
+def seed_summary_text(summary: Dict[SeedKey, Dict], markdown: bool = False) -> str:
+    """`seed_summary` as one line per (task, budget, method), or as a markdown table:
+    each seed's mean C2ST with its training seconds in brackets, then the mean over all
+    rows and their number."""
+    lines = []
+    if markdown:
+        lines += [
+            "| task | budget | method | C2ST per seed (training s) | mean C2ST | rows |",
+            "|---|---:|---|---|---:|---:|",
+        ]
+    for (task, budget, method), s in sorted(summary.items()):
+        seeds = ", ".join(
+            f"seed {seed}: {v['c2st']:.3f} ({v['train_time_s']:.2f} s)"
+            for seed, v in s["seeds"].items()
+        )
+        if markdown:
+            lines.append(
+                f"| {task} | {budget:,} | {method} | {seeds} | {s['c2st']:.3f} | {s['n']} |"
+            )
+        else:
+            lines.append(f"{task} {budget} {method} | {seeds} | mean {s['c2st']:.3f} (n={s['n']})")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> str:
+    """Command line: print `seed_summary` of results CSVs and sweep files."""
+    parser = argparse.ArgumentParser(
+        prog="python -m sbi_cmpe.benchmark.report",
+        description="Mean C2ST per (task, budget, method), per seed and over seeds, of "
+        "benchmark results CSVs and sweep JSON lines (rows of the CMPE step sweep left out).",
+    )
+    parser.add_argument("files", nargs="+", help="results.csv or sweep .jsonl files")
+    parser.add_argument("--methods", nargs="+", default=None, help="keep only these methods")
+    parser.add_argument(
+        "--min-seeds",
+        type=int,
+        default=1,
+        help="keep only (task, budget, method) groups with at least this many seeds",
+    )
+    parser.add_argument("--markdown", action="store_true", help="a markdown table")
+    args = parser.parse_args(argv)
+    rows = read_rows(args.files)
+    for r in rows:
+        if r.get("c2st", "") == "":
+            print(f"failed: {r.get('task')} {r.get('budget')} {r.get('method')}: {r.get('note')}")
+    text = seed_summary_text(seed_summary(rows, args.methods, args.min_seeds), args.markdown)
+    print(text)
+    return text
+
+
+if __name__ == "__main__":
+    main()

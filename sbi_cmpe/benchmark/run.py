@@ -1,16 +1,24 @@
-"""Run the benchmark: simulate once, train every method on the same data, measure."""
+"""Run the benchmark: simulate once, train every method on the same data, measure.
+
+The grid is cut into jobs, one per (task, budget, method, seed): a job trains the method on
+the cached simulations of its (task, budget, seed) (or loads the cached posterior) and
+measures it at each observation, returning rows. Jobs run one after the other in this
+process, or on a Dask cluster (`sbi_cmpe.benchmark.distributed`); either way only this
+process writes the CSV (`sbi_cmpe.benchmark.store`), and a job's rows are the same: every
+random draw of a job is seeded by (seed, observation, steps).
+"""
 
 from __future__ import annotations
 
-import csv
 import datetime
 import math
 import os
 import platform
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import sbi
 import torch
@@ -18,40 +26,16 @@ from sbi.utils.metrics import c2st
 from tqdm.auto import tqdm
 
 from sbi_cmpe import __version__
+from sbi_cmpe.benchmark.cache import simulations
 from sbi_cmpe.benchmark.cache import trained as cached_training
 from sbi_cmpe.benchmark.clock import time_sample_batched, timed
 from sbi_cmpe.benchmark.methods import Trained
+from sbi_cmpe.benchmark.store import COLUMNS, FolderLock, append_rows, completed_rows
 from sbi_cmpe.benchmark.tasks import Task, load_task
 
-__all__ = ["Settings", "run_benchmark", "COLUMNS", "C2ST_NAME"]
+__all__ = ["Settings", "Job", "run_benchmark", "run_job", "plan", "COLUMNS", "C2ST_NAME"]
 
 C2ST_NAME = "sbi.utils.metrics.c2st (random forest, 5-fold, z-scored)"
-
-COLUMNS = [
-    "task",
-    "budget",
-    "method",
-    "seed",
-    "observation",
-    "num_steps",
-    "c2st",
-    "num_draws",
-    "train_time_s",
-    "epochs",
-    "optimizer_steps",
-    "sample_time_10k_s",
-    "batched_time_s",
-    "batched_draws",
-    "batched_num_x",
-    "calls_per_draw",
-    "note",
-    "torch_threads",
-    "sbi",
-    "torch",
-    "sbi_cmpe",
-    "machine",
-    "date",
-]
 
 
 @dataclass
@@ -104,20 +88,12 @@ def _machine() -> str:
 
 
 def _done(csv_path: Path) -> set:
-    if not csv_path.exists():
-        return set()
-    with csv_path.open() as f:
-        return {
-            (
-                r["task"],
-                int(r["budget"]),
-                r["method"],
-                int(r["seed"]),
-                int(r["observation"]),
-                r["num_steps"],
-            )
-            for r in csv.DictReader(f)
-        }
+    """Keys (task, budget, method, seed, observation, num_steps) of the complete rows."""
+    return {
+        (r["task"], int(r["budget"]), r["method"], int(r["seed"]), int(r["observation"]),
+         r["num_steps"])
+        for r in completed_rows(csv_path)
+    }  # fmt: skip
 
 
 def _sample(
@@ -139,18 +115,141 @@ def _sample(
     return timed(lambda: posterior.sample((n,), x=x, **kwargs))
 
 
-def run_benchmark(settings: Settings, progress: bool = True) -> Path:
+@dataclass(frozen=True)
+class Job:
+    """One (task, budget, method, seed) of the grid, with the (observation, steps) pairs
+    still to measure (`steps` is `None` for the method's default)."""
+
+    task: str | Task
+    budget: int
+    method: str
+    seed: int
+    todo: Tuple[Tuple[int, Optional[int]], ...]
+
+    @property
+    def task_name(self) -> str:
+        return self.task if isinstance(self.task, str) else self.task.name
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.budget} {self.method} seed {self.seed}"
+
+
+def plan(settings: Settings, csv_path: Path) -> List[Job]:
+    """The jobs of `settings` that still have rows to make (complete rows are skipped)."""
+    done = _done(csv_path)
+    jobs = []
+    for task in settings.tasks:
+        name = task if isinstance(task, str) else task.name
+        for budget in settings.budgets:
+            for seed in settings.seeds:
+                for method in settings.methods:
+                    sweep = [None, *settings.sweep_steps] if method.startswith("cmpe") else [None]
+                    todo = tuple(
+                        (obs, k)
+                        for obs in settings.observations
+                        for k in (sweep if obs in settings.sweep_observations else [None])
+                        if (name, budget, method, seed, obs, _steps_key(k)) not in done
+                    )
+                    if todo:
+                        jobs.append(Job(task, budget, method, seed, todo))
+    return jobs
+
+
+def run_benchmark(
+    settings: Settings,
+    progress: bool = True,
+    workers: Optional[int] = None,
+    scheduler: Optional[str] = None,
+) -> Path:
     """Run what `settings` asks, appending rows to `<out>/results.csv`; returns its path.
 
-    Rows already in the CSV are skipped, so an interrupted run resumes where it
-    stopped; trained posteriors are cached too.
+    Rows already in the CSV are skipped, so an interrupted run resumes where it stopped
+    (a row cut off by the interruption is removed and made again); simulations and trained
+    posteriors are cached. The folder is locked while the run writes: a second run on the
+    same `out` refuses to start.
+
+    Arguments:
+        settings: What to run.
+        progress: Whether to show a progress bar.
+        workers: Run the jobs on a local Dask cluster of this many worker processes (one
+            torch thread each, or `settings.threads`); `None` runs them here, one by one.
+        scheduler: Address of a running Dask scheduler to send the jobs to instead; its
+            workers must see `out` (a shared file system).
+
+    Returns:
+        The path of the results CSV.
+
+    Raises:
+        RuntimeError: When another run holds the folder's lock, or when jobs failed (after
+            one retry each; the rows of all other jobs are written).
+    """
+    out = Path(settings.out)
+    csv_path = out / "results.csv"
+    with FolderLock(out):
+        jobs = plan(settings, csv_path)
+        first = {(j.task_name, j.budget, j.seed): j for j in reversed(jobs)}
+        for job in first.values():  # made once, shared by the jobs of (task, budget, seed)
+            task = load_task(job.task) if isinstance(job.task, str) else job.task
+            simulations(task, job.budget, job.seed, out / "cache")
+        if workers is None and scheduler is None:
+            failures = _run_here(jobs, settings, csv_path, progress)
+        else:
+            from sbi_cmpe.benchmark.distributed import run_on_dask
+
+            failures = run_on_dask(
+                jobs,
+                partial(run_job, settings=settings),
+                lambda rows: append_rows(csv_path, rows),
+                workers=workers,
+                scheduler=scheduler,
+                progress=progress,
+            )
+    if failures:
+        lines = "\n".join(f"  {job}: {error}" for job, error in failures)
+        raise RuntimeError(
+            f"{len(failures)} of {len(jobs)} jobs failed (their rows are missing; the others "
+            f"are in {csv_path}; run again to retry them):\n{lines}"
+        )
+    return csv_path
+
+
+def _run_here(
+    jobs: Sequence[Job], settings: Settings, csv_path: Path, progress: bool
+) -> List[Tuple[Job, str]]:
+    """Run `jobs` in this process; a job that raises is retried once, then reported."""
+    failures = []
+    bar = tqdm(jobs, disable=not progress, desc="benchmark", unit="job")
+    for job in bar:
+        bar.set_postfix_str(str(job))
+        for attempt in (1, 2):
+            try:
+                rows = run_job(job, settings)
+            except Exception as err:  # reported after the other jobs ran
+                if attempt == 2:
+                    failures.append((job, f"{type(err).__name__}: {err}"))
+                continue
+            append_rows(csv_path, rows)
+            break
+    return failures
+
+
+def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
+    """Train (or load) the job's posterior and measure it at each of its observations.
+
+    Arguments:
+        job: The job.
+        settings: The run's settings (threads, draws, time limits, cache folder).
+
+    Returns:
+        The job's rows, in the order of `job.todo`.
     """
     torch.set_num_threads(settings.threads)
-    out = Path(settings.out)
-    cache = out / "cache"
-    cache.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "results.csv"
-    done = _done(csv_path)
+    task = load_task(job.task) if isinstance(job.task, str) else job.task
+    cache = Path(settings.out) / "cache"
+    trained = cached_training(
+        task, job.budget, job.method, job.seed, cache, settings.max_num_epochs
+    )
+    batched_time, batched_note = _batched_timing(task, trained, settings)
     common = dict(
         torch_threads=settings.threads,
         sbi=sbi.__version__,
@@ -158,76 +257,56 @@ def run_benchmark(settings: Settings, progress: bool = True) -> Path:
         sbi_cmpe=__version__,
         machine=_machine(),
     )
-    units = [
-        (t, b, m, s)
-        for t in settings.tasks
-        for b in settings.budgets
-        for s in settings.seeds
-        for m in settings.methods
-    ]
-    bar = tqdm(units, disable=not progress, desc="benchmark", unit="run")
-    for task_or_name, budget, method, seed in bar:
-        task = load_task(task_or_name) if isinstance(task_or_name, str) else task_or_name
-        bar.set_postfix_str(f"{task.name} {budget} {method} seed {seed}")
-        sweep = [None, *settings.sweep_steps] if method.startswith("cmpe") else [None]
-        todo = [
-            (obs, k)
-            for obs in settings.observations
-            for k in (sweep if obs in settings.sweep_observations else [None])
-            if (task.name, budget, method, seed, obs, _steps_key(k)) not in done
-        ]
-        if not todo:
-            continue
-        trained = cached_training(task, budget, method, seed, cache, settings.max_num_epochs)
-        batched_time, batched_note = _batched_timing(task, trained, settings)
-        rows = []
-        for obs, k in todo:
-            x_o = task.observation(obs)
-            samples, seconds = _sample(
-                trained, x_o, settings.num_draws, settings.max_sampling_time, k
+    rows = []
+    for obs, k in job.todo:
+        x_o = task.observation(obs)
+        torch.manual_seed(_sampling_seed(job.seed, obs, k))
+        samples, seconds = _sample(trained, x_o, settings.num_draws, settings.max_sampling_time, k)
+        note = batched_note
+        score = float("nan")
+        if task.reference_samples is not None and len(samples) > 1:
+            reference = task.reference_samples(obs, settings.num_draws)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                score = c2st(
+                    samples[: len(reference)],
+                    reference[: len(samples)],
+                    classifier_kwargs={"n_jobs": settings.c2st_jobs},
+                ).item()
+        if len(samples) < settings.num_draws:
+            note = f"{note}; only {len(samples)} draws within the time limit".strip("; ")
+        num_steps = trained.posterior.num_steps if job.method.startswith("cmpe") else ""
+        rows.append(
+            dict(
+                task=task.name,
+                budget=job.budget,
+                method=job.method,
+                seed=job.seed,
+                observation=obs,
+                num_steps=_steps_key(k),
+                c2st=round(score, 4),
+                num_draws=len(samples),
+                train_time_s=round(trained.train_time_s, 2),
+                epochs=trained.epochs,
+                optimizer_steps=trained.optimizer_steps,
+                sample_time_10k_s=round(seconds * 10_000 / settings.num_draws, 4),
+                batched_time_s=batched_time if k is None else "",
+                batched_draws=settings.batched_draws,
+                batched_num_x=settings.batched_num_x,
+                calls_per_draw=(k or num_steps)
+                if job.method == "cmpe"
+                else trained.calls_per_draw or "",
+                note=note,
+                date=datetime.date.today().isoformat(),
+                **common,
             )
-            note = batched_note
-            score = float("nan")
-            if task.reference_samples is not None and len(samples) > 1:
-                reference = task.reference_samples(obs, settings.num_draws)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    score = c2st(
-                        samples[: len(reference)],
-                        reference[: len(samples)],
-                        classifier_kwargs={"n_jobs": settings.c2st_jobs},
-                    ).item()
-            if len(samples) < settings.num_draws:
-                note = f"{note}; only {len(samples)} draws within the time limit".strip("; ")
-            is_cmpe = method.startswith("cmpe")
-            num_steps = trained.posterior.num_steps if is_cmpe else ""
-            rows.append(
-                dict(
-                    task=task.name,
-                    budget=budget,
-                    method=method,
-                    seed=seed,
-                    observation=obs,
-                    num_steps=_steps_key(k) if k is not None else _steps_key(None),
-                    c2st=round(score, 4),
-                    num_draws=len(samples),
-                    train_time_s=round(trained.train_time_s, 2),
-                    epochs=trained.epochs,
-                    optimizer_steps=trained.optimizer_steps,
-                    sample_time_10k_s=round(seconds * 10_000 / settings.num_draws, 4),
-                    batched_time_s=batched_time if k is None else "",
-                    batched_draws=settings.batched_draws,
-                    batched_num_x=settings.batched_num_x,
-                    calls_per_draw=(k or num_steps)
-                    if method == "cmpe"
-                    else trained.calls_per_draw or "",
-                    note=note,
-                    date=datetime.date.today().isoformat(),
-                    **common,
-                )
-            )
-        _append(csv_path, rows)
-    return csv_path
+        )
+    return rows
+
+
+def _sampling_seed(seed: int, observation: int, steps: Optional[int]) -> int:
+    """Seed of the draws scored at (observation, steps), the same wherever the job runs."""
+    return 1_000_003 * seed + 1_009 * observation + (steps or 0)
 
 
 def _steps_key(k: Optional[int]) -> str:
@@ -257,18 +336,3 @@ def _batched_timing(task: Task, trained: Trained, settings: Settings) -> tuple:
     if math.isinf(seconds):
         return "", "batched timing: nothing accepted within the time limit"
     return round(seconds, 3), "" if complete else "batched timing hit the time limit"
-
-
-def _append(csv_path: Path, rows: List[Dict]) -> None:
-    new = not csv_path.exists()
-    with csv_path.open("a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
-def iter_rows(csv_path: str | Path) -> Iterable[Dict]:
-    """Rows of a results CSV, as dicts of strings."""
-    with Path(csv_path).open() as f:
-        yield from csv.DictReader(f)
