@@ -103,6 +103,9 @@ def run(
     samples = posterior.sample((num_samples,), x=observation, show_progress_bars=False)
     if automatic_transforms_enabled:
         samples = transform.inv(samples)
-    assert simulator.num_simulations == num_simulations
+    if simulator.num_simulations != num_simulations:  # sbibm's simulators count their calls
+        raise RuntimeError(
+            f"The simulator ran {simulator.num_simulations} times for a budget of "
+            f"{num_simulations}."
+        )
     return samples.detach(), simulator.num_simulations, None
-
