@@ -51,7 +51,12 @@ __all__ = [
     "num_discretization_steps",
     "timestep_probabilities",
     "pseudo_huber",
+    "training_pairs",
+    "consistency_distance",
     "consistency_loss",
+    "denoiser_scalings",
+    "denoising_loss",
+    "probability_flow",
     "sampling_times",
 ]
 
@@ -178,6 +183,65 @@ def pseudo_huber(a: Tensor, b: Tensor, c: float) -> Tensor:
     return torch.sqrt(((a - b) ** 2).sum(dim=-1) + c**2) - c
 
 
+def training_pairs(
+    grid: Tensor,
+    batch: int,
+    dim: int,
+    p_mean: float = P_MEAN,
+    p_std: float = P_STD,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Adjacent noise levels $t_n < t_{n+1}$ of a grid and the noise $z$ of a batch.
+
+    $n$ is drawn from the discrete lognormal (`timestep_probabilities`) and
+    $z \sim \mathcal{N}(0, I)$; with a `generator`, both are drawn on the CPU, so that a
+    fixed-noise loss is the same on every device.
+
+    Arguments:
+        grid: Increasing noise levels of shape `(N,)`.
+        batch: Batch size $B$.
+        dim: Parameter dimension $D$.
+        p_mean: Mean of $\ln t$ for the timestep distribution.
+        p_std: Standard deviation of $\ln t$ for the timestep distribution.
+        generator: Optional random generator.
+        device: Device of the results.
+        dtype: Dtype of $z$.
+
+    Returns:
+        `(t_lo (B,), t_hi (B,), z (B, D))`.
+    """
+    grid = grid.to(device)
+    probs = timestep_probabilities(grid, p_mean, p_std)
+    where = "cpu" if generator is not None else device
+    n = torch.multinomial(probs.to(where), batch, replacement=True, generator=generator)
+    z = torch.randn(batch, dim, generator=generator, device=where)
+    n, z = n.to(device), z.to(device, dtype)
+    return grid[n], grid[n + 1], z
+
+
+def consistency_distance(
+    student: Tensor, teacher: Tensor, t_lo: Tensor, t_hi: Tensor, huber_c: float | None = None
+) -> Tensor:
+    r"""$\lambda(t_n)\, d(\text{student}, \text{teacher})$ with $\lambda = 1 / (t_{n+1} - t_n)$
+    and the pseudo-Huber distance $d$ with $c = 0.00054 \sqrt{D}$ unless given.
+
+    Arguments:
+        student: $f_\phi(\theta + t_{n+1} z, t_{n+1}, x)$ of shape `(B, D)`.
+        teacher: $\mathrm{sg}[f_\phi(\theta + t_n z, t_n, x)]$ of shape `(B, D)`.
+        t_lo: $t_n$ of shape `(B,)`.
+        t_hi: $t_{n+1}$ of shape `(B,)`.
+        huber_c: Pseudo-Huber constant.
+
+    Returns:
+        Loss per element of the batch, shape `(B,)`.
+    """
+    if huber_c is None:
+        huber_c = 0.00054 * math.sqrt(student.shape[-1])
+    return pseudo_huber(student, teacher, huber_c) / (t_hi - t_lo)
+
+
 def consistency_loss(
     f: ConsistencyFn,
     theta: Tensor,
@@ -210,23 +274,69 @@ def consistency_loss(
         Loss per element of the batch, shape `(B,)`.
     """
     batch, dim = theta.shape
-    if huber_c is None:
-        huber_c = 0.00054 * math.sqrt(dim)
-    grid = grid.to(theta.device)
-    probs = timestep_probabilities(grid, p_mean, p_std)
-    # Draw indices and noise on the CPU when a generator is given, so that a
-    # fixed-noise loss is the same on every device.
-    device = "cpu" if generator is not None else theta.device
-    n = torch.multinomial(probs.to(device), batch, replacement=True, generator=generator)
-    z = torch.randn(batch, dim, generator=generator, device=device)
-    n, z = n.to(theta.device), z.to(theta.device, theta.dtype)
-    t_lo, t_hi = grid[n], grid[n + 1]  # (B,), (B,)
-
+    t_lo, t_hi, z = training_pairs(
+        grid, batch, dim, p_mean, p_std, generator, theta.device, theta.dtype
+    )
     student = f(theta + t_hi[:, None] * z, t_hi, condition)  # (B, D)
     with torch.no_grad():
         teacher = f(theta + t_lo[:, None] * z, t_lo, condition)  # (B, D)
-    weight = 1.0 / (t_hi - t_lo)  # (B,)
-    return weight * pseudo_huber(student, teacher, huber_c)
+    return consistency_distance(student, teacher, t_lo, t_hi, huber_c)
+
+
+def denoiser_scalings(t: Tensor, sigma_data: float = 1.0) -> tuple[Tensor, Tensor]:
+    r"""Skip and output scalings of the denoiser $D = c_\mathrm{skip} \theta_t +
+    c_\mathrm{out} G$ (EDM, Karras et al., 2022): $c_\mathrm{skip} = \sigma^2 / (t^2 +
+    \sigma^2)$, $c_\mathrm{out} = \sigma t / \sqrt{\sigma^2 + t^2}$ (no $\epsilon$ shift).
+
+    Arguments:
+        t: Noise levels, any shape.
+        sigma_data: Standard deviation $\sigma$ of the (standardized) parameters.
+
+    Returns:
+        `(c_skip, c_out)`, each of the shape of `t`.
+    """
+    s2 = sigma_data**2
+    return s2 / (t**2 + s2), sigma_data * t / torch.sqrt(s2 + t**2)
+
+
+def denoising_loss(denoised: Tensor, theta: Tensor, t: Tensor, sigma_data: float = 1.0) -> Tensor:
+    r"""Denoising score matching on the variance-exploding path, EDM-weighted:
+    $\lambda(t) \tfrac1D \|D(\theta + t z, t, x) - \theta\|^2$ with
+    $\lambda(t) = (t^2 + \sigma^2) / (\sigma t)^2$, which gives every noise level unit
+    weight at the optimum's scale. The minimizer is $D = E[\theta \mid \theta_t, x]$, whose
+    probability-flow ODE (`probability_flow`) gives the density.
+
+    Arguments:
+        denoised: $D(\theta + t z, t, x)$ of shape `(B, D)`.
+        theta: The clean standardized parameters of shape `(B, D)`.
+        t: Noise levels of shape `(B,)`.
+        sigma_data: Standard deviation $\sigma$ of the standardized parameters.
+
+    Returns:
+        Loss per element of the batch, shape `(B,)`.
+    """
+    weight = (t**2 + sigma_data**2) / (sigma_data * t) ** 2  # (B,)
+    return weight * ((denoised - theta) ** 2).mean(dim=-1)
+
+
+def probability_flow(theta_t: Tensor, denoised: Tensor) -> Tensor:
+    r"""Velocity of the probability-flow ODE in $s = \ln t$:
+    $\mathrm{d}\theta_t / \mathrm{d}s = t\, \mathrm{d}\theta_t / \mathrm{d}t
+    = \theta_t - D(\theta_t, t, x)$.
+
+    Integrated from $\ln \epsilon$ to $\ln T$ with the change of variables
+    $\log p_\epsilon(\theta) = \log p_T(\theta_T) + \int \nabla \cdot v \, \mathrm{d}s$,
+    it gives the density of the model at $\theta$ (Song et al., 2021; the ODE in $\ln t$
+    is smooth where the one in $t$ is stiff, near $\epsilon$).
+
+    Arguments:
+        theta_t: Points of shape `(B, D)`.
+        denoised: $D(\theta_t, t, x)$ of shape `(B, D)`.
+
+    Returns:
+        The velocity, shape `(B, D)`.
+    """
+    return theta_t - denoised
 
 
 def sampling_times(num_steps: int, eps: float, T: float, rho: float = 7.0) -> Tensor:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from sbi.neural_nets.estimators.base import ConditionalEstimator
 from torch import Tensor, nn
 
-from sbi_cmpe.consistency import consistency_loss
+from sbi_cmpe.consistency import (
+    consistency_distance,
+    consistency_loss,
+    denoiser_scalings,
+    denoising_loss,
+    training_pairs,
+)
+from sbi_cmpe.density import ode_log_prob
 from sbi_cmpe.sampling_net import shared_condition_net
 from sbi_cmpe.schedule import NoiseSchedule
 
@@ -27,9 +34,14 @@ class ConsistencyEstimator(ConditionalEstimator):
     parameters, so that $\sigma_\mathrm{data} = 1$ in the scalings, and the noise level
     through $\ln t$.
 
+    With `density=True` the network has a second head: its last $D$ outputs $G$ give the
+    denoiser $D = c_\mathrm{skip}(t) \theta_t + c_\mathrm{out}(t) G$ (EDM scalings),
+    trained jointly by denoising score matching at the student's noise levels, and
+    `log_prob` integrates its probability-flow ODE (`sbi_cmpe.density`).
+
     Arguments:
         net: Network `(theta_t (B, D), embedded_x (B, C), log_t (B,)) -> (B, D)`,
-            e.g. sbi's `VectorFieldMLP`.
+            e.g. sbi's `VectorFieldMLP`; `(B, 2 D)` with `density=True`.
         input_shape: Event shape of $\theta$.
         condition_shape: Event shape of $x$.
         embedding_net: Embedding of $x$, z-scoring included.
@@ -38,10 +50,17 @@ class ConsistencyEstimator(ConditionalEstimator):
         schedule: Noise levels of training and sampling; `None` for `NoiseSchedule()`
             (`consistency_nn` builds one with `sbi_cmpe.defaults.default_schedule`).
         num_steps: Default number of sampling steps.
+        density: Whether the network has a denoiser head (and the estimator a density).
+        denoiser_weight: Weight of the denoising loss against the consistency loss.
 
     Attributes:
         schedule: The `NoiseSchedule`.
+        density: Whether `log_prob` is available.
     """
+
+    # Estimators pickled before the denoiser head existed have none.
+    density: bool = False
+    denoiser_weight: float = 1.0
 
     def __init__(
         self,
@@ -53,6 +72,8 @@ class ConsistencyEstimator(ConditionalEstimator):
         theta_std: Tensor | float = 1.0,
         schedule: Optional[NoiseSchedule] = None,
         num_steps: int = 3,
+        density: bool = False,
+        denoiser_weight: float = 1.0,
     ) -> None:
         super().__init__(input_shape=input_shape, condition_shape=condition_shape)
         if schedule is None:
@@ -70,6 +91,8 @@ class ConsistencyEstimator(ConditionalEstimator):
         )
         self.schedule = schedule
         self.num_steps = num_steps
+        self.density = bool(density)
+        self.denoiser_weight = float(denoiser_weight)
         schedule.sampling_times(num_steps)  # validates num_steps
 
     def __setstate__(self, state: dict) -> None:
@@ -104,9 +127,39 @@ class ConsistencyEstimator(ConditionalEstimator):
         Returns:
             Standardized parameter estimates of shape `(B, D)`.
         """
+        out = self.net(theta_t, embedded_x, t.log())  # (B, D) or (B, 2 D)
+        return self._consistency_head(theta_t, t, out)
+
+    def _consistency_head(self, theta_t: Tensor, t: Tensor, out: Tensor) -> Tensor:
         c_skip, c_out = self.schedule.scalings(t)  # (B,), (B,)
-        out = self.net(theta_t, embedded_x, t.log())  # (B, D)
-        return c_skip[:, None] * theta_t + c_out[:, None] * out
+        return c_skip[:, None] * theta_t + c_out[:, None] * out[:, : theta_t.shape[1]]
+
+    def _denoiser_head(self, theta_t: Tensor, t: Tensor, out: Tensor) -> Tensor:
+        c_skip, c_out = denoiser_scalings(t)  # (B,), (B,)
+        return c_skip[:, None] * theta_t + c_out[:, None] * out[:, theta_t.shape[1] :]
+
+    def denoiser(self, theta_t: Tensor, t: Tensor, embedded_x: Tensor) -> Tensor:
+        r"""The denoiser $D(\theta_t, t, x) \approx E[\theta \mid \theta_t, x]$.
+
+        Arguments:
+            theta_t: Noisy standardized parameters of shape `(B, D)`.
+            t: Noise levels of shape `(B,)`.
+            embedded_x: Embedded conditions of shape `(B, C)`.
+
+        Returns:
+            Standardized parameter estimates of shape `(B, D)`.
+        """
+        self._require_density("the denoiser")
+        out = self.net(theta_t, embedded_x, t.log())  # (B, 2 D)
+        return self._denoiser_head(theta_t, t, out)
+
+    def _require_density(self, what: str) -> None:
+        if not self.density:
+            raise NotImplementedError(
+                f"This consistency estimator has no density head, so {what} is not "
+                "available: train with `consistency_nn(density=True)` (estimators of "
+                "sbi-cmpe 0.2 and earlier have none)."
+            )
 
     def _embed(self, condition: Tensor) -> Tensor:
         self._check_condition_shape(condition)
@@ -133,6 +186,8 @@ class ConsistencyEstimator(ConditionalEstimator):
         """
         self._check_input_shape(input)
         theta = (input.reshape(input.shape[0], -1) - self.theta_mean) / self.theta_std  # (B, D)
+        if self.density:
+            return self._joint_loss(theta, self._embed(condition), num_points, generator)
         return consistency_loss(
             self.consistency_function,
             theta,
@@ -142,6 +197,51 @@ class ConsistencyEstimator(ConditionalEstimator):
             p_std=self.schedule.p_std,
             generator=generator,
         )
+
+    def _joint_loss(
+        self,
+        theta: Tensor,
+        embedded_x: Tensor,
+        num_points: Optional[int],
+        generator: Optional[torch.Generator],
+    ) -> Tensor:
+        """Consistency loss plus `denoiser_weight` times the denoising loss, the latter at
+        the student's noisy points (one forward pass gives both heads)."""
+        schedule = self.schedule
+        t_lo, t_hi, z = training_pairs(
+            schedule.grid(num_points),
+            *theta.shape,
+            schedule.p_mean,
+            schedule.p_std,
+            generator,
+            theta.device,
+            theta.dtype,
+        )
+        theta_hi = theta + t_hi[:, None] * z  # (B, D)
+        out = self.net(theta_hi, embedded_x, t_hi.log())  # (B, 2 D)
+        student = self._consistency_head(theta_hi, t_hi, out)
+        with torch.no_grad():
+            teacher = self.consistency_function(theta + t_lo[:, None] * z, t_lo, embedded_x)
+        denoised = self._denoiser_head(theta_hi, t_hi, out)
+        return consistency_distance(
+            student, teacher, t_lo, t_hi
+        ) + self.denoiser_weight * denoising_loss(denoised, theta, t_hi)
+
+    def log_prob(self, input: Tensor, condition: Tensor, **kwargs: Any) -> Tensor:
+        r"""Log density of the model's posterior, by its probability-flow ODE.
+
+        See `sbi_cmpe.density.ode_log_prob` for the method and the keywords (`exact`,
+        `atol`, `rtol`).
+
+        Arguments:
+            input: Parameters of shape `(S, B, *input_shape)` (sbi's sample-batch layout).
+            condition: Conditions of shape `(B, *condition_shape)`.
+
+        Returns:
+            $\log q(\theta \mid x)$ of shape `(S, B)`.
+        """
+        self._require_density("`log_prob`")
+        return ode_log_prob(self, input, condition, **kwargs)
 
     @torch.no_grad()
     def sample(
@@ -184,7 +284,8 @@ class ConsistencyEstimator(ConditionalEstimator):
             else:
                 theta_t = theta + math.sqrt(tau**2 - self.schedule.eps**2) * noise
             # f(theta_t, tau, x) = c_skip(tau) theta_t + c_out(tau) F(theta_t, tau, x)
-            out = network(theta_t, math.log(tau))  # (n * B, D)
+            out = network(theta_t, math.log(tau))  # (n * B, D), or (n * B, 2 D) with density
+            out = out[:, :dim] if self.density else out
             theta = torch.add(theta_t * float(c_skip[i]), out, alpha=float(c_out[i]))
         theta = theta * self.theta_std + self.theta_mean
         return theta.reshape(*sample_shape, batch, *self.input_shape)

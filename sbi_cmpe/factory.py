@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Callable, Literal, Optional
 
+import torch
 from sbi.neural_nets.net_builders.vector_field_nets import (
     build_adamlp_network,
     build_standard_mlp_network,
@@ -33,6 +34,7 @@ def consistency_nn(
     z_score_x: Optional[Literal["independent", "structured", "none"]] = "independent",
     schedule: Optional[NoiseSchedule] = None,
     num_steps: int = 3,
+    density: bool = False,
     **kwargs,
 ) -> Callable[[Tensor, Tensor], ConsistencyEstimator]:
     r"""Returns a builder `(batch_theta, batch_x) -> ConsistencyEstimator`.
@@ -62,6 +64,9 @@ def consistency_nn(
             the training noise levels lower for up to 3 parameters). To change one constant
             and keep that rule, pass `default_schedule(theta_dim, T=5.0)`.
         num_steps: Default number of sampling steps of the posterior.
+        density: Give the network a denoiser head, trained jointly by denoising score
+            matching, so that the posterior has `log_prob`, `potential` and `map`
+            (`sbi_cmpe.density`). It adds $D$ outputs to the network's last layer.
         **kwargs: Passed to sbi's network builder (e.g. `activation`).
 
     Returns:
@@ -89,6 +94,8 @@ def consistency_nn(
     if schedule is not None and not isinstance(schedule, NoiseSchedule):
         raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}.")
     arguments.positive_int("num_steps", num_steps)
+    if not isinstance(density, bool):
+        raise TypeError(f"density must be True or False, got {density!r}.")
     loose = {f.name for f in fields(NoiseSchedule)} & set(kwargs)
     if loose:
         raise TypeError(
@@ -117,6 +124,8 @@ def consistency_nn(
             time_emb_type="sinusoidal",
             **kwargs,
         )
+        if density:
+            _add_denoiser_head(net, batch_theta[0].numel())
         return ConsistencyEstimator(
             net=net,
             input_shape=batch_theta[0].shape,
@@ -126,6 +135,24 @@ def consistency_nn(
             theta_std=std,
             schedule=default_schedule(batch_theta[0].numel()) if schedule is None else schedule,
             num_steps=num_steps,
+            density=density,
         )
 
     return build
+
+
+def _add_denoiser_head(net: nn.Module, dim: int) -> None:
+    """Widen the output layer of sbi's `VectorFieldMLP` (`output_layer`) or
+    `VectorFieldAdaMLP` (`layers[-1]`) from `dim` to `2 dim` outputs: the consistency head,
+    then the denoiser head, both initialized as sbi initializes the layer (zero weights)."""
+    mlp = hasattr(net, "output_layer")
+    old = net.output_layer if mlp else net.layers[-1]
+    new = nn.Linear(old.in_features, 2 * dim, bias=old.bias is not None)
+    nn.init.zeros_(new.weight)
+    if old.bias is not None:
+        with torch.no_grad():
+            new.bias.copy_(old.bias.repeat(2))
+    if mlp:
+        net.output_layer = new
+    else:
+        net.layers[-1] = new

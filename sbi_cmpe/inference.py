@@ -9,8 +9,12 @@ from copy import deepcopy
 from typing import Any, Literal, Optional, Sequence, Tuple, Union
 
 import torch
+from sbi.inference.potentials.posterior_based_potential import (
+    posterior_estimator_based_potential,
+)
 from sbi.inference.trainers.base import NeuralInference
 from sbi.sbi_types import Tracker
+from sbi.utils.restriction_estimator import RestrictedPrior
 from sbi.utils.sbiutils import (
     ImproperEmpirical,
     mask_sims_from_prior,
@@ -155,9 +159,10 @@ class CMPEInference(NeuralInference):
         Arguments:
             theta: Parameters of shape `(N, D)`, drawn from the prior.
             x: Simulations of shape `(N, *x_shape)`.
-            proposal: Must be `None` or the prior: CMPE is single-round, and training
-                on $\theta$ from another proposal would silently give a biased
-                posterior.
+            proposal: `None`, the prior, or a truncated prior (sbi's `RestrictedPrior` of
+                this prior, as in truncated sequential rounds, TSNPE): on its support it is
+                the prior up to a constant, so the loss needs no correction. Any other
+                proposal (e.g. a posterior) would need one and is refused.
             exclude_invalid_x: Whether simulations with NaN or infinite entries are
                 dropped (with a warning that counts them). `None` means `True`.
             data_device: Where the data are stored; `None` uses the training device.
@@ -165,12 +170,7 @@ class CMPEInference(NeuralInference):
         Returns:
             The trainer itself, for chaining.
         """
-        if proposal is not None and proposal is not self._prior:
-            raise ValueError(
-                "CMPEInference is single-round: theta must be drawn from the prior, but a "
-                f"different proposal ({type(proposal).__name__}) was passed. Pass "
-                "proposal=None, or use sbi's NPE for sequential inference."
-            )
+        self._check_proposal(proposal)
         prior = None if isinstance(self._prior, ImproperEmpirical) else self._prior
         theta, x = checked_simulations(
             theta,
@@ -195,6 +195,25 @@ class CMPEInference(NeuralInference):
                 theta_all, torch.ones(len(theta_all), device=self._device)
             )
         return self
+
+    def _check_proposal(self, proposal: Any) -> None:
+        """Refuse proposals other than the prior and truncations of it."""
+        if proposal is None or proposal is self._prior:
+            return
+        if isinstance(proposal, RestrictedPrior):
+            if proposal._prior is self._prior or self._prior is None:
+                return
+            raise ValueError(
+                "The RestrictedPrior passed as proposal truncates another prior than this "
+                "trainer's; build it from the prior given to CMPEInference."
+            )
+        raise ValueError(
+            "CMPEInference trains on theta from the prior or from a truncated prior "
+            f"(sbi's RestrictedPrior, as in TSNPE), but a {type(proposal).__name__} was "
+            "passed as proposal: training on it would need a loss correction (atomic or "
+            "sequential NPE), so the posterior would be silently biased. Pass proposal=None, "
+            "a RestrictedPrior, or use sbi's NPE for sequential inference."
+        )
 
     # -------------------------------------------------------------- training
     def train(
@@ -429,6 +448,9 @@ class CMPEInference(NeuralInference):
         return self._loss(batch[0].to(self._device), batch[1].to(self._device))
 
     def _get_potential_function(self, prior: Distribution, estimator: Any) -> Any:
-        raise NotImplementedError(
-            "CMPE has no potential function: its posterior can be sampled, not evaluated."
-        )
+        if not getattr(estimator, "density", False):
+            raise NotImplementedError(
+                "This CMPE estimator has no density head: train with "
+                "consistency_nn(density=True) for a potential function."
+            )
+        return posterior_estimator_based_potential(estimator, prior, x_o=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from functools import partial
 from typing import Any, Optional, Union
@@ -9,6 +10,9 @@ from typing import Any, Optional, Union
 import torch
 from sbi.inference.posteriors.base_posterior import NeuralPosterior
 from sbi.inference.potentials.base_potential import BasePotential
+from sbi.inference.potentials.posterior_based_potential import (
+    posterior_estimator_based_potential,
+)
 from sbi.neural_nets.estimators.shape_handling import reshape_to_batch_event
 from sbi.samplers.rejection import rejection
 from sbi.sbi_types import Shape
@@ -24,9 +28,9 @@ from sbi_cmpe.estimator import ConsistencyEstimator
 __all__ = ["ConsistencyPosterior", "default_sampling_batch_size"]
 
 _NO_DENSITY = (
-    "A consistency model gives samples, not densities: {what} is not available for "
-    "ConsistencyPosterior. Use `.sample()` (e.g. with a KDE or a classifier on the "
-    "samples), or train NPE (`sbi.inference.NPE`) when you need `log_prob`."
+    "This consistency model gives samples, not densities: {what} is not available. Train "
+    "it with a density head, `CMPEInference(prior, density_estimator=consistency_nn("
+    "density=True))` (estimators of sbi-cmpe 0.2 and earlier have none), or use `.sample()`."
 )
 
 
@@ -100,15 +104,23 @@ class ConsistencyPosterior(NeuralPosterior):
         if device is None:
             device = next(estimator.parameters()).device
         device = process_device(device)
-        super().__init__(_SamplingOnlyPotential(prior, x_o=None, device=device), device=device)
+        estimator = estimator.to(device).eval()
+        if estimator.density:
+            potential_fn, transform = posterior_estimator_based_potential(estimator, prior, None)
+        else:
+            potential_fn, transform = _SamplingOnlyPotential(prior, None, device=device), None
+        super().__init__(potential_fn, theta_transform=transform, device=device)
         self.prior = prior
-        self.estimator = estimator.to(device).eval()
+        self.estimator = estimator
         self.num_steps = estimator.num_steps if num_steps is None else num_steps
         estimator.schedule.sampling_times(self.num_steps)  # validates
         self.max_sampling_batch_size = arguments.positive_int(
             "max_sampling_batch_size", max_sampling_batch_size, allow_none=True
         )
-        self._purpose = f"It samples a consistency model in {self.num_steps} step(s)."
+        self._purpose = f"It samples a consistency model in {self.num_steps} step(s)" + (
+            " and has a density by its probability-flow ODE." if estimator.density else "."
+        )
+        self._leakage: dict = {}
 
     @property
     def posterior_estimator(self) -> ConsistencyEstimator:
@@ -125,6 +137,7 @@ class ConsistencyPosterior(NeuralPosterior):
         self.potential_fn.device = device
         if self._x is not None:
             self._x = self._x.to(device)
+        self._leakage = {}
         return self
 
     def _checked_x(self, x: Tensor) -> Tensor:
@@ -178,6 +191,7 @@ class ConsistencyPosterior(NeuralPosterior):
     def __setstate__(self, state_dict: dict) -> None:
         """Restore a pickled posterior; its device is wherever the weights were loaded."""
         self.__dict__ = state_dict
+        self.__dict__.setdefault("_leakage", {})  # posteriors of 0.2 have no density
         device = self._estimator_device()
         self._device = device
         self.potential_fn.device = device
@@ -345,23 +359,228 @@ class ConsistencyPosterior(NeuralPosterior):
             return_partial_on_timeout,
         )
 
-    def log_prob(self, theta: Tensor, x: Optional[Tensor] = None, **kwargs: Any) -> Tensor:
-        """Not available: a consistency model has no tractable density."""
-        raise NotImplementedError(_NO_DENSITY.format(what="`log_prob`"))
+    @property
+    def has_density(self) -> bool:
+        """Whether the estimator has a denoiser head, and so `log_prob`, `potential`, `map`."""
+        return self.estimator.density
 
-    def log_prob_batched(self, theta: Tensor, x: Tensor, **kwargs: Any) -> Tensor:
-        """Not available: a consistency model has no tractable density."""
-        raise NotImplementedError(_NO_DENSITY.format(what="`log_prob_batched`"))
+    def _require_density(self, what: str) -> None:
+        if not self.estimator.density:
+            raise NotImplementedError(_NO_DENSITY.format(what=what))
+
+    def _checked_theta(self, theta: Tensor) -> Tensor:
+        shape = self.estimator.input_shape
+        try:
+            theta = torch.as_tensor(theta, dtype=torch.float32)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(
+                f"theta must be a tensor, numpy array or nested list of numbers, got "
+                f"{type(theta).__name__}."
+            ) from err
+        if theta.shape[-len(shape) :] != shape:
+            raise ValueError(
+                f"theta of shape {tuple(theta.shape)} does not end in the parameter shape "
+                f"{tuple(shape)}."
+            )
+        return theta.to(self._estimator_device())
+
+    def log_prob(
+        self,
+        theta: Tensor,
+        x: Optional[Tensor] = None,
+        norm_posterior: bool = True,
+        track_gradients: bool = False,
+        leakage_correction_params: Optional[dict] = None,
+        **ode_kwargs: Any,
+    ) -> Tensor:
+        r"""$\log q(\theta \mid x)$, by the probability-flow ODE of the denoiser head.
+
+        The density is that of the probability-flow ODE (`sbi_cmpe.density`), which the
+        denoiser head and the consistency head approximate jointly; it is $-\infty$ outside
+        the prior's support and, with `norm_posterior`, divided by the estimated fraction
+        of the model's mass inside the support (as sbi's `DirectPosterior`).
+
+        Arguments:
+            theta: Parameters of shape `(N, *theta_shape)` (or one set).
+            x: One observation; `None` uses the default x.
+            norm_posterior: Whether to correct for mass outside the prior's support.
+            track_gradients: Whether the result carries gradients (for `map`).
+            leakage_correction_params: Keywords of `leakage_correction`.
+            **ode_kwargs: `exact`, `atol`, `rtol` of `sbi_cmpe.density.ode_log_prob`.
+
+        Returns:
+            Log densities of shape `(N,)`.
+        """
+        self._require_density("`log_prob`")
+        x = self._one_x(x)
+        theta = self._checked_theta(theta).reshape(-1, *self.estimator.input_shape)
+        with torch.set_grad_enabled(track_gradients):
+            log_prob = self.estimator.log_prob(theta.unsqueeze(1), x, **ode_kwargs)[:, 0]
+        return self._masked(log_prob, theta, x, norm_posterior, leakage_correction_params)
+
+    def log_prob_batched(
+        self,
+        theta: Tensor,
+        x: Tensor,
+        norm_posterior: bool = True,
+        track_gradients: bool = False,
+        leakage_correction_params: Optional[dict] = None,
+        **ode_kwargs: Any,
+    ) -> Tensor:
+        r"""$\log q(\theta_{s,b} \mid x_b)$ for a batch of observations.
+
+        Arguments:
+            theta: Parameters of shape `(S, B, *theta_shape)`.
+            x: Observations of shape `(B, *x_shape)`.
+            norm_posterior: Whether to correct for mass outside the prior's support.
+            track_gradients: Whether the result carries gradients.
+            leakage_correction_params: Keywords of `leakage_correction`.
+            **ode_kwargs: `exact`, `atol`, `rtol` of `sbi_cmpe.density.ode_log_prob`.
+
+        Returns:
+            Log densities of shape `(S, B)`.
+        """
+        self._require_density("`log_prob_batched`")
+        x = self._checked_x(x)
+        theta = self._checked_theta(theta)
+        if theta.dim() != 2 + len(self.estimator.input_shape) or theta.shape[1] != len(x):
+            raise ValueError(
+                f"theta must have shape (S, {len(x)}, *theta_shape) for {len(x)} "
+                f"observations, got {tuple(theta.shape)}."
+            )
+        with torch.set_grad_enabled(track_gradients):
+            log_prob = self.estimator.log_prob(theta, x, **ode_kwargs)  # (S, B)
+        return torch.stack(
+            [
+                self._masked(log_prob[:, b], theta[:, b], x[b : b + 1], norm_posterior,
+                             leakage_correction_params)
+                for b in range(len(x))
+            ],
+            dim=1,
+        )  # fmt: skip
+
+    def _one_x(self, x: Optional[Tensor]) -> Tensor:
+        if x is None and self.default_x is None:
+            raise ValueError(
+                "No x given and no default x set: pass `x=...` or call "
+                "`posterior.set_default_x(x_o)` first."
+            )
+        x = self._checked_x(self.default_x if x is None else x)
+        if x.shape[0] > 1:
+            raise ValueError(
+                f"`.log_prob()` takes one observation, got a batch of {x.shape[0]}; use "
+                "`.log_prob_batched()` for several."
+            )
+        return x
+
+    def _masked(
+        self,
+        log_prob: Tensor,
+        theta: Tensor,
+        x: Tensor,
+        norm_posterior: bool,
+        leakage_correction_params: Optional[dict],
+    ) -> Tensor:
+        """`log_prob` with -inf outside the prior's support, leakage-corrected if asked."""
+        inside = within_support(self.prior, theta).to(log_prob.device)
+        log_prob = torch.where(inside, log_prob, torch.full_like(log_prob, -math.inf))
+        if norm_posterior and not _unbounded(self.prior):
+            rate = self.leakage_correction(x, **(leakage_correction_params or {}))
+            log_prob = log_prob - math.log(rate)
+        return log_prob
+
+    @torch.no_grad()
+    def leakage_correction(
+        self,
+        x: Tensor,
+        num_rejection_samples: int = 10_000,
+        force_update: bool = False,
+        show_progress_bars: bool = False,
+    ) -> float:
+        r"""Fraction of the model's mass inside the prior's support at `x`.
+
+        Estimated from `num_rejection_samples` draws of the consistency sampler and kept
+        per x; `log_prob` divides by it when `norm_posterior=True`.
+
+        Arguments:
+            x: One observation.
+            num_rejection_samples: Draws used for the estimate.
+            force_update: Estimate again even if kept.
+            show_progress_bars: Unused; sbi's signature.
+
+        Returns:
+            The fraction, at least 1 / `num_rejection_samples`.
+        """
+        x = self._checked_x(x)
+        key = tuple(x.flatten().tolist())
+        if force_update or key not in self._leakage:
+            chunk = self.max_sampling_batch_size or default_sampling_batch_size(self._device)
+            draws = self._draws(torch.Size((num_rejection_samples,)), x, self.num_steps, chunk)
+            inside = within_support(self.prior, draws[:, 0]).float().mean().item()
+            self._leakage[key] = max(inside, 1.0 / num_rejection_samples)
+        return self._leakage[key]
 
     def potential(
         self, theta: Tensor, x: Optional[Tensor] = None, track_gradients: bool = False
     ) -> Tensor:
-        """Not available: a consistency model has no tractable density."""
-        raise NotImplementedError(_NO_DENSITY.format(what="`potential`"))
+        r"""The potential $\log q(\theta \mid x)$ inside the prior's support, $-\infty$
+        outside (sbi's `PosteriorBasedPotential`), as used by MCMC and `map`.
 
-    def map(self, *args: Any, **kwargs: Any) -> Tensor:
-        """Not available: finding the MAP needs the density."""
-        raise NotImplementedError(_NO_DENSITY.format(what="`map`"))
+        Arguments:
+            theta: Parameters of shape `(N, *theta_shape)`.
+            x: One observation; `None` uses the default x.
+            track_gradients: Whether the result carries gradients.
+
+        Returns:
+            Potentials of shape `(N,)`.
+        """
+        self._require_density("`potential`")
+        return super().potential(self._checked_theta(theta), self._one_x(x), track_gradients)
+
+    def map(
+        self,
+        x: Optional[Tensor] = None,
+        num_iter: int = 200,
+        num_to_optimize: int = 10,
+        learning_rate: float = 0.01,
+        init_method: Union[str, Tensor] = "posterior",
+        num_init_samples: int = 1_000,
+        save_best_every: int = 20,
+        show_progress_bars: bool = False,
+        force_update: bool = False,
+    ) -> Tensor:
+        r"""The maximum of the posterior density (MAP), by sbi's gradient ascent on the
+        potential from the `num_to_optimize` best of `num_init_samples` posterior draws.
+
+        Each step solves the probability-flow ODE with gradients, so the defaults are
+        smaller than sbi's (1,000 steps from 100 starts).
+
+        Arguments:
+            x: Deprecated in sbi; set the default x instead.
+            num_iter: Steps of gradient ascent.
+            num_to_optimize: Starting points.
+            learning_rate: Learning rate of the ascent (in the prior's unconstrained space).
+            init_method: `"posterior"`, `"proposal"`, or a tensor of starting points.
+            num_init_samples: Draws among which the starting points are chosen.
+            save_best_every: Steps between evaluations of the best point.
+            show_progress_bars: Whether to show a progress bar.
+            force_update: Compute it again for the same default x.
+
+        Returns:
+            The MAP, of shape `(1, *theta_shape)`.
+        """
+        self._require_density("`map`")
+        return super().map(
+            x=x,
+            num_iter=num_iter,
+            num_to_optimize=num_to_optimize,
+            learning_rate=learning_rate,
+            init_method=init_method,
+            num_init_samples=num_init_samples,
+            save_best_every=save_best_every,
+            show_progress_bars=show_progress_bars,
+            force_update=force_update,
+        )
 
     def __repr__(self) -> str:
         e = self.estimator
@@ -370,7 +589,8 @@ class ConsistencyPosterior(NeuralPosterior):
         return (
             f"ConsistencyPosterior(theta_shape={tuple(e.input_shape)}, "
             f"x_shape={tuple(e.condition_shape)}, num_steps={self.num_steps}, "
-            f"eps={e.schedule.eps:g}, T={e.schedule.T:g}, parameters={params:,}, "
+            f"eps={e.schedule.eps:g}, T={e.schedule.T:g}, density={e.density}, "
+            f"parameters={params:,}, "
             f"prior={type(self.prior).__name__}, "
             f"device={self._device}, default_x={default_x})"
         )

@@ -79,7 +79,7 @@ TRAINER_CASES = [
             THETA, X, proposal=BoxUniform(-torch.ones(2), torch.ones(2))
         ),
         ValueError,
-        "single-round",
+        "would need a loss correction",
     ),
     ("train before data", lambda i: i.train(), RuntimeError, "call `append_simulations"),
     (

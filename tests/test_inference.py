@@ -85,7 +85,7 @@ def test_all_invalid_simulations(tiny_builder):
 def test_non_prior_proposal_is_refused(tiny_builder):
     inference, theta, x = make_inference(tiny_builder)
     proposal = BoxUniform(-torch.ones(2), torch.ones(2))
-    with pytest.raises(ValueError, match="single-round"):
+    with pytest.raises(ValueError, match="would need a loss correction"):
         inference.append_simulations(theta, x, proposal=proposal)
     inference.append_simulations(theta, x, proposal=inference._prior)  # the prior is fine
 

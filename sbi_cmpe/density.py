@@ -1,0 +1,129 @@
+r"""The density of a consistency estimator, from its denoiser head by the probability flow.
+
+The denoiser $D(\theta_t, t, x) \approx E[\theta \mid \theta_t, x]$ of the variance-exploding
+path $\theta_t = \theta + t z$ defines the probability-flow ODE, which in $s = \ln t$ reads
+$\mathrm{d}\theta_t / \mathrm{d}s = \theta_t - D(\theta_t, t, x)$
+(`sbi_cmpe.consistency.probability_flow`). It carries $p_\epsilon(\cdot \mid x)$, the
+posterior up to noise of scale $\epsilon$, to $p_T(\cdot \mid x)$, the posterior blurred by
+$\mathcal{N}(0, T^2 I)$, so by the change of variables
+
+$$ \log q(\theta \mid x) = \log p_T(\theta_T) + \int_{\ln \epsilon}^{\ln T}
+   \nabla \cdot v(\theta_s, s)\, \mathrm{d}s - \sum_i \log \sigma_i, $$
+
+with $\theta_s$ the solution started at the standardized $\theta$, and $\sigma_i$ the
+z-scoring of $\theta$. At $T$ the blur dominates, so $p_T \approx \mathcal{N}(m(x),
+\mathrm{diag}(v(x)) + T^2 I)$ on the standardized scale, with the posterior's mean and
+variances read off the denoiser (Tweedie): $m = D(m, T, x)$, approximately $D(0, T, x)$, and
+$v_i = T^2 J_{ii} / (1 - J_{ii})$ with $J = \partial D / \partial \theta_T$ at $m$. zuko's
+`FreeFormJacobianTransform` solves the ODE (adaptive Dormand-Prince, adjoint gradients)
+with the exact divergence up to `EXACT_MAX_DIM` dimensions and Hutchinson's unbiased
+estimate (one probe per solve, so a noisy one) above.
+
+References:
+    | Score-Based Generative Modeling through Stochastic Differential Equations
+    | Song, Sohl-Dickstein, Kingma, Kumar, Ermon and Poole, ICLR 2021
+    | https://arxiv.org/abs/2011.13456
+
+    | Consistency Trajectory Models (a denoising loss beside the consistency loss)
+    | Kim, Lai, Liao, Murata, Takida, Uesaka, He, Mitsufuji and Ermon, ICLR 2024
+    | https://arxiv.org/abs/2310.02279
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Optional
+
+import torch
+from torch import Tensor
+from zuko.distributions import DiagNormal, NormalizingFlow
+from zuko.transforms import FreeFormJacobianTransform
+
+from sbi_cmpe.consistency import probability_flow
+
+if TYPE_CHECKING:
+    from sbi_cmpe.estimator import ConsistencyEstimator
+
+__all__ = ["EXACT_MAX_DIM", "ode_log_prob"]
+
+# Parameter dimensions up to which the divergence is computed exactly (one backward pass
+# per dimension); above, Hutchinson's estimate with one Gaussian probe per ODE step.
+EXACT_MAX_DIM = 10
+
+
+def ode_log_prob(
+    estimator: ConsistencyEstimator,
+    input: Tensor,
+    condition: Tensor,
+    exact: Optional[bool] = None,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+) -> Tensor:
+    r"""$\log q(\theta \mid x)$ of a consistency estimator with a denoiser head.
+
+    Arguments:
+        estimator: A `ConsistencyEstimator` with `density=True`.
+        input: Parameters of shape `(S, B, *input_shape)`.
+        condition: Conditions of shape `(B, *condition_shape)`.
+        exact: Exact divergence (`True`) or Hutchinson's estimate (`False`); `None` for
+            exact up to `EXACT_MAX_DIM` parameter dimensions.
+        atol: Absolute tolerance of the ODE solver.
+        rtol: Relative tolerance of the ODE solver.
+
+    Returns:
+        Log densities of shape `(S, B)`.
+    """
+    shape = estimator.input_shape
+    if input.dim() != 2 + len(shape) or input.shape[2:] != shape:
+        raise ValueError(
+            f"theta must have shape (S, B, {', '.join(map(str, shape))}), got "
+            f"{tuple(input.shape)}."
+        )
+    num, batch, dim = input.shape[0], input.shape[1], shape.numel()
+    if condition.shape[0] != batch:
+        raise ValueError(f"{batch} batches of theta but {condition.shape[0]} conditions.")
+    theta = (input.reshape(num * batch, dim) - estimator.theta_mean) / estimator.theta_std
+    embedded = estimator._embed(condition)  # (B, C)
+    rows = embedded.repeat(num, 1)  # (S * B, C), row s * B + b holds x_b
+    schedule = estimator.schedule
+    mean, var = _blurred_moments(estimator, embedded, dim)  # (B, D), (B, D)
+
+    def velocity(s: Tensor, theta_s: Tensor) -> Tensor:
+        t = s.exp().expand(theta_s.shape[0])  # (S * B,)
+        return probability_flow(theta_s, estimator.denoiser(theta_s, t, rows))
+
+    transform = FreeFormJacobianTransform(
+        f=velocity,
+        t0=math.log(schedule.eps),
+        t1=math.log(schedule.T),
+        phi=(rows, *estimator.parameters()),
+        atol=atol,
+        rtol=rtol,
+        exact=dim <= EXACT_MAX_DIM if exact is None else exact,
+    )
+    base = DiagNormal(mean.repeat(num, 1), (var + schedule.T**2).sqrt().repeat(num, 1))
+    log_prob = NormalizingFlow(transform, base).log_prob(theta)  # (S * B,)
+    return (log_prob - estimator.theta_std.log().sum()).reshape(num, batch)
+
+
+def _blurred_moments(
+    estimator: ConsistencyEstimator, embedded: Tensor, dim: int
+) -> tuple[Tensor, Tensor]:
+    """Posterior mean `(B, D)` and variances `(B, D)` on the standardized scale, from the
+    denoiser at the largest noise level $T$ (Tweedie's formulas), without gradients."""
+    batch, t_max = embedded.shape[0], estimator.schedule.T
+    t = embedded.new_full((batch,), t_max)
+    with torch.no_grad():
+        mean = estimator.denoiser(embedded.new_zeros(batch, dim), t, embedded)
+    with torch.enable_grad():
+        point = mean.clone().requires_grad_(True)
+        denoised = estimator.denoiser(point, t, embedded)  # rows are independent
+        diagonal = torch.stack(
+            [
+                torch.autograd.grad(denoised[:, i].sum(), point, retain_graph=i < dim - 1)[0][:, i]
+                for i in range(dim)
+            ],
+            dim=1,
+        )  # (B, D): dD_i / dtheta_i
+    jacobian = diagonal.detach().clamp(0.0, 0.5)  # a variance between 0 and T^2
+    return mean.detach(), t_max**2 * jacobian / (1 - jacobian)
