@@ -96,7 +96,7 @@ def ode_log_prob(
         f=velocity,
         t0=math.log(schedule.eps),
         t1=math.log(schedule.T),
-        phi=(rows, *estimator.parameters()),
+        phi=(rows, *estimator.net.parameters()),
         atol=atol,
         rtol=rtol,
         exact=dim <= EXACT_MAX_DIM if exact is None else exact,
