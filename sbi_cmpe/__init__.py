@@ -21,7 +21,7 @@ from sbi_cmpe.inference import CMPEInference
 from sbi_cmpe.posterior import ConsistencyPosterior
 from sbi_cmpe.schedule import NoiseSchedule
 
-__version__ = "0.2.0"
+__version__ = "0.3.0.dev0"
 
 __all__ = [
     "CMPEInference",

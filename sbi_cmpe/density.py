@@ -13,8 +13,9 @@ $$ \log q(\theta \mid x) = \log p_T(\theta_T) + \int_{\ln \epsilon}^{\ln T}
 with $\theta_s$ the solution started at the standardized $\theta$, and $\sigma_i$ the
 z-scoring of $\theta$. At $T$ the blur dominates, so $p_T \approx \mathcal{N}(m(x),
 \mathrm{diag}(v(x)) + T^2 I)$ on the standardized scale, with the posterior's mean and
-variances read off the denoiser (Tweedie): $m = D(m, T, x)$, approximately $D(0, T, x)$, and
-$v_i = T^2 J_{ii} / (1 - J_{ii})$ with $J = \partial D / \partial \theta_T$ at $m$. zuko's
+variances read off the denoiser where it is nearly linear (Tweedie): with
+$J = \partial D / \partial \theta_T$ at $0$, $m_i = D_i(0, T, x) / (1 - J_{ii})$ and
+$v_i = T^2 J_{ii} / (1 - J_{ii})$. `ode_sample` draws from this same model. zuko's
 `FreeFormJacobianTransform` solves the ODE (adaptive Dormand-Prince, adjoint gradients)
 with the exact divergence up to `EXACT_MAX_DIM` dimensions and Hutchinson's unbiased
 estimate (one probe per solve, so a noisy one) above.
@@ -44,10 +45,10 @@ from sbi_cmpe.consistency import probability_flow
 if TYPE_CHECKING:
     from sbi_cmpe.estimator import ConsistencyEstimator
 
-__all__ = ["EXACT_MAX_DIM", "ode_log_prob"]
+__all__ = ["EXACT_MAX_DIM", "ode_log_prob", "ode_sample"]
 
 # Parameter dimensions up to which the divergence is computed exactly (one backward pass
-# per dimension); above, Hutchinson's estimate with one Gaussian probe per ODE step.
+# per dimension); above, Hutchinson's estimate with one Gaussian probe per solve.
 EXACT_MAX_DIM = 10
 
 
@@ -83,47 +84,89 @@ def ode_log_prob(
     if condition.shape[0] != batch:
         raise ValueError(f"{batch} batches of theta but {condition.shape[0]} conditions.")
     theta = (input.reshape(num * batch, dim) - estimator.theta_mean) / estimator.theta_std
+    flow = _flow(estimator, condition, num, exact, atol, rtol)
+    log_prob = flow.log_prob(theta)  # (S * B,)
+    return (log_prob - estimator.theta_std.log().sum()).reshape(num, batch)
+
+
+@torch.no_grad()
+def ode_sample(
+    estimator: ConsistencyEstimator,
+    num: int,
+    condition: Tensor,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+) -> Tensor:
+    r"""Draws of the density that `ode_log_prob` evaluates: base draws at $T$ carried to
+    $\epsilon$ by the probability-flow ODE (one solve for all draws, slower than the
+    consistency sampler but exactly the model of `log_prob`).
+
+    Arguments:
+        estimator: A `ConsistencyEstimator` with `density=True`.
+        num: Draws per condition.
+        condition: Conditions of shape `(B, *condition_shape)`.
+        atol: Absolute tolerance of the ODE solver.
+        rtol: Relative tolerance of the ODE solver.
+
+    Returns:
+        Draws of shape `(num, B, *input_shape)`.
+    """
+    flow = _flow(estimator, condition, num, True, atol, rtol)
+    theta = flow.sample()  # (num * B, D), row s * B + b for x_b
+    theta = theta * estimator.theta_std + estimator.theta_mean
+    return theta.reshape(num, condition.shape[0], *estimator.input_shape)
+
+
+def _flow(
+    estimator: ConsistencyEstimator,
+    condition: Tensor,
+    num: int,
+    exact: Optional[bool],
+    atol: float,
+    rtol: float,
+) -> NormalizingFlow:
+    """The probability-flow model for `num` rows per condition, rows draw-major."""
+    dim, schedule = estimator.input_shape.numel(), estimator.schedule
     embedded = estimator._embed(condition)  # (B, C)
-    rows = embedded.repeat(num, 1)  # (S * B, C), row s * B + b holds x_b
-    schedule = estimator.schedule
-    mean, var = _blurred_moments(estimator, embedded, dim)  # (B, D), (B, D)
+    rows = embedded.repeat(num, 1)  # (num * B, C), row s * B + b holds x_b
+    mean, var = _blurred_moments(estimator, embedded.detach(), dim)  # (B, D), (B, D)
 
     def velocity(s: Tensor, theta_s: Tensor) -> Tensor:
-        t = s.exp().expand(theta_s.shape[0])  # (S * B,)
+        t = s.exp().expand(theta_s.shape[0])  # (num * B,)
         return probability_flow(theta_s, estimator.denoiser(theta_s, t, rows))
 
     transform = FreeFormJacobianTransform(
         f=velocity,
         t0=math.log(schedule.eps),
         t1=math.log(schedule.T),
-        phi=(rows, *estimator.net.parameters()),
+        phi=(rows,),  # gradients for theta (and x), not for the network's weights
         atol=atol,
         rtol=rtol,
         exact=dim <= EXACT_MAX_DIM if exact is None else exact,
     )
-    base = DiagNormal(mean.repeat(num, 1), (var + schedule.T**2).sqrt().repeat(num, 1))
-    log_prob = NormalizingFlow(transform, base).log_prob(theta)  # (S * B,)
-    return (log_prob - estimator.theta_std.log().sum()).reshape(num, batch)
+    std = (var + schedule.T**2).sqrt()
+    return NormalizingFlow(transform, DiagNormal(mean.repeat(num, 1), std.repeat(num, 1)))
 
 
 def _blurred_moments(
     estimator: ConsistencyEstimator, embedded: Tensor, dim: int
 ) -> tuple[Tensor, Tensor]:
-    """Posterior mean `(B, D)` and variances `(B, D)` on the standardized scale, from the
-    denoiser at the largest noise level $T$ (Tweedie's formulas), without gradients."""
+    r"""Posterior mean `(B, D)` and variances `(B, D)` on the standardized scale from the
+    denoiser at the largest noise level $T$, where it is nearly linear in $\theta_T$:
+    $D(\theta_T) \approx m + J (\theta_T - m)$ with $J = v / (v + T^2)$ (Tweedie), so
+    $m = D(0) / (1 - J)$ and $v = T^2 J / (1 - J)$, per dimension."""
     batch, t_max = embedded.shape[0], estimator.schedule.T
     t = embedded.new_full((batch,), t_max)
-    with torch.no_grad():
-        mean = estimator.denoiser(embedded.new_zeros(batch, dim), t, embedded)
     with torch.enable_grad():
-        point = mean.clone().requires_grad_(True)
+        point = embedded.new_zeros(batch, dim, requires_grad=True)
         denoised = estimator.denoiser(point, t, embedded)  # rows are independent
         diagonal = torch.stack(
             [
-                torch.autograd.grad(denoised[:, i].sum(), point, retain_graph=i < dim - 1)[0][:, i]
+                torch.autograd.grad(denoised[:, i].sum(), point, retain_graph=True)[0][:, i]
                 for i in range(dim)
             ],
             dim=1,
         )  # (B, D): dD_i / dtheta_i
     jacobian = diagonal.detach().clamp(0.0, 0.5)  # a variance between 0 and T^2
-    return mean.detach(), t_max**2 * jacobian / (1 - jacobian)
+    mean = denoised.detach() / (1 - jacobian)
+    return mean, t_max**2 * jacobian / (1 - jacobian)

@@ -135,6 +135,12 @@ class ConsistencyEstimator(ConditionalEstimator):
         return c_skip[:, None] * theta_t + c_out[:, None] * out[:, : theta_t.shape[1]]
 
     def _denoiser_head(self, theta_t: Tensor, t: Tensor, out: Tensor) -> Tensor:
+        if out.shape[1] != 2 * theta_t.shape[1]:
+            raise ValueError(
+                f"density=True needs a network with 2 D = {2 * theta_t.shape[1]} outputs (the "
+                f"consistency head, then the denoiser head), got {out.shape[1]}; build it with "
+                "consistency_nn(density=True)."
+            )
         c_skip, c_out = denoiser_scalings(t)  # (B,), (B,)
         return c_skip[:, None] * theta_t + c_out[:, None] * out[:, theta_t.shape[1] :]
 

@@ -23,6 +23,7 @@ from torch import Tensor
 from torch.distributions import Distribution, constraints
 
 from sbi_cmpe import arguments
+from sbi_cmpe.density import ode_sample
 from sbi_cmpe.estimator import ConsistencyEstimator
 
 __all__ = ["ConsistencyPosterior", "default_sampling_batch_size"]
@@ -135,6 +136,10 @@ class ConsistencyPosterior(NeuralPosterior):
         if hasattr(self.prior, "to"):
             self.prior.to(device)
         self.potential_fn.device = device
+        if self.estimator.density:  # the transform holds the prior's bounds
+            self.potential_fn, self.theta_transform = posterior_estimator_based_potential(
+                self.estimator, self.prior, None
+            )
         if self._x is not None:
             self._x = self._x.to(device)
         self._leakage = {}
@@ -395,10 +400,13 @@ class ConsistencyPosterior(NeuralPosterior):
     ) -> Tensor:
         r"""$\log q(\theta \mid x)$, by the probability-flow ODE of the denoiser head.
 
-        The density is that of the probability-flow ODE (`sbi_cmpe.density`), which the
-        denoiser head and the consistency head approximate jointly; it is $-\infty$ outside
-        the prior's support and, with `norm_posterior`, divided by the estimated fraction
-        of the model's mass inside the support (as sbi's `DirectPosterior`).
+        The density is that of the probability-flow ODE of the denoiser head
+        (`sbi_cmpe.density`). The few-step consistency sampler of `sample` approximates the
+        same posterior but is a different model: weights that divide by this density (e.g.
+        sbi's importance sampling with this posterior as proposal) are exact only for draws
+        of `sample_ode`. It is $-\infty$ outside the prior's support and, with
+        `norm_posterior`, divided by the fraction of the density's mass inside the support
+        (as sbi's `DirectPosterior`).
 
         Arguments:
             theta: Parameters of shape `(N, *theta_shape)` (or one set).
@@ -497,9 +505,9 @@ class ConsistencyPosterior(NeuralPosterior):
         force_update: bool = False,
         show_progress_bars: bool = False,
     ) -> float:
-        r"""Fraction of the model's mass inside the prior's support at `x`.
+        r"""Fraction of the density's mass inside the prior's support at `x`.
 
-        Estimated from `num_rejection_samples` draws of the consistency sampler and kept
+        Estimated from `num_rejection_samples` draws of the density (`sample_ode`) and kept
         per x; `log_prob` divides by it when `norm_posterior=True`.
 
         Arguments:
@@ -514,11 +522,52 @@ class ConsistencyPosterior(NeuralPosterior):
         x = self._checked_x(x)
         key = tuple(x.flatten().tolist())
         if force_update or key not in self._leakage:
-            chunk = self.max_sampling_batch_size or default_sampling_batch_size(self._device)
-            draws = self._draws(torch.Size((num_rejection_samples,)), x, self.num_steps, chunk)
-            inside = within_support(self.prior, draws[:, 0]).float().mean().item()
+            draws = self.sample_ode((num_rejection_samples,), x=x, reject_outside_prior=False)
+            inside = within_support(self.prior, draws).float().mean().item()
             self._leakage[key] = max(inside, 1.0 / num_rejection_samples)
         return self._leakage[key]
+
+    @torch.no_grad()
+    def sample_ode(
+        self,
+        sample_shape: Shape = (),
+        x: Optional[Tensor] = None,
+        reject_outside_prior: bool = True,
+        atol: float = 1e-5,
+        rtol: float = 1e-5,
+    ) -> Tensor:
+        r"""Draws of exactly the density of `log_prob`, by its probability-flow ODE.
+
+        One ODE solve for all draws: slower than `sample` (a few network calls per draw),
+        but matched to `log_prob`, as importance weights need.
+
+        Arguments:
+            sample_shape: Shape of the samples.
+            x: One observation; `None` uses the default x.
+            reject_outside_prior: Whether draws outside the prior's support are drawn again
+                (up to 100 rounds).
+            atol: Absolute tolerance of the ODE solver.
+            rtol: Relative tolerance of the ODE solver.
+
+        Returns:
+            Samples of shape `(*sample_shape, *theta_shape)`.
+        """
+        self._require_density("`sample_ode`")
+        sample_shape = arguments.sample_shape(sample_shape)
+        x = self._one_x(x)
+        need, kept = sample_shape.numel(), []
+        for _ in range(100):
+            draws = ode_sample(self.estimator, max(need, 1), x, atol, rtol)[:, 0]  # (n, *θ)
+            if reject_outside_prior and not _unbounded(self.prior):
+                draws = draws[within_support(self.prior, draws)]
+            kept.append(draws)
+            need -= len(draws)
+            if need <= 0:
+                break
+        else:
+            raise RuntimeError("Fewer than 1 in 100 ODE draws fell inside the prior's support.")
+        samples = torch.cat(kept)[: sample_shape.numel()]
+        return samples.reshape(*sample_shape, *self.estimator.input_shape)
 
     def potential(
         self, theta: Tensor, x: Optional[Tensor] = None, track_gradients: bool = False
@@ -560,7 +609,7 @@ class ConsistencyPosterior(NeuralPosterior):
             num_iter: Steps of gradient ascent.
             num_to_optimize: Starting points.
             learning_rate: Learning rate of the ascent (in the prior's unconstrained space).
-            init_method: `"posterior"`, `"proposal"`, or a tensor of starting points.
+            init_method: `"posterior"`, `"prior"`, or a tensor of starting points.
             num_init_samples: Draws among which the starting points are chosen.
             save_best_every: Steps between evaluations of the best point.
             show_progress_bars: Whether to show a progress bar.
@@ -570,6 +619,12 @@ class ConsistencyPosterior(NeuralPosterior):
             The MAP, of shape `(1, *theta_shape)`.
         """
         self._require_density("`map`")
+        if isinstance(init_method, str) and init_method not in ("posterior", "prior"):
+            raise ValueError(
+                f"init_method must be 'posterior', 'prior' or a tensor, got {init_method!r}."
+            )
+        if init_method == "prior":
+            init_method = self.prior.sample((num_init_samples,))
         return super().map(
             x=x,
             num_iter=num_iter,

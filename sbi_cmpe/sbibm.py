@@ -62,8 +62,8 @@ def run(
 
     Returns:
         Samples `(num_samples, D)` in the task's parameter space, the number of simulator
-        calls, and `None` for the log probability of the true parameters (a consistency
-        model has no density).
+        calls, and the log probability of the true parameters when `num_observation` is
+        given and the estimator has a density (`consistency_nn(density=True)`), else `None`.
     """
     if (num_observation is None) == (observation is None):
         raise ValueError("Give exactly one of num_observation and observation.")
@@ -108,4 +108,13 @@ def run(
             f"The simulator ran {simulator.num_simulations} times for a budget of "
             f"{num_simulations}."
         )
-    return samples.detach(), simulator.num_simulations, None
+    log_prob_true = None
+    if num_observation is not None and posterior.has_density:
+        true_parameters = task.get_true_parameters(num_observation=num_observation)
+        if automatic_transforms_enabled:  # change of variables to the parameter space
+            unconstrained = transform(true_parameters)
+            log_prob_true = posterior.log_prob(unconstrained, x=observation).detach()
+            log_prob_true += transform.log_abs_det_jacobian(true_parameters, unconstrained)
+        else:
+            log_prob_true = posterior.log_prob(true_parameters, x=observation).detach()
+    return samples.detach(), simulator.num_simulations, log_prob_true

@@ -17,6 +17,7 @@ def toy_task(
     stall_marker: Optional[Path] = None,
     kill_marker: Optional[Path] = None,
     always_fail: bool = False,
+    fail_marker: Optional[Path] = None,
 ) -> Task:
     """Two parameters, x = theta + noise, reference draws from a fixed generator.
 
@@ -25,6 +26,8 @@ def toy_task(
         kill_marker: At observation 2, the first time (while the file is missing), create
             this file and SIGKILL the process.
         always_fail: Raise at observation 2, every time.
+        fail_marker: At observation 2, the first time (while the file is missing), create
+            this file and raise.
     """
     prior = BoxUniform(-2 * torch.ones(2), 2 * torch.ones(2))
 
@@ -37,6 +40,9 @@ def toy_task(
             os.kill(os.getpid(), signal.SIGKILL)
         if i == 2 and always_fail:
             raise RuntimeError("injected failure")
+        if i == 2 and fail_marker is not None and not fail_marker.exists():
+            fail_marker.touch()
+            raise RuntimeError("injected failure, once")
         g = torch.Generator().manual_seed(i)
         return 0.2 * i + 0.3 * torch.randn(n, 2, generator=g)
 

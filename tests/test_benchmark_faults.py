@@ -34,7 +34,7 @@ def clean_rows(tmp_path_factory):
     return stable_rows(run_benchmark(toy_settings(out, toy_task()), progress=False))
 
 
-def test_sigkill_mid_row_then_resume_loses_and_duplicates_nothing(tmp_path, clean_rows):
+def test_sigkill_mid_job_then_resume_loses_and_duplicates_nothing(tmp_path, clean_rows):
     out, marker = tmp_path / "out", tmp_path / "stalled"
     script = DRIVER.format(root=str(ROOT), marker=str(marker), out=str(out))
     process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
@@ -59,6 +59,7 @@ def test_sigkill_mid_row_then_resume_loses_and_duplicates_nothing(tmp_path, clea
     messages = " ".join(str(w.message) for w in record)
     assert "removed an incomplete last row" in messages
     assert messages.count("is unreadable") == 2
+    assert len(list((out / "cache").glob("*.unreadable"))) == 2  # kept aside
     assert stable_rows(csv_path) == clean_rows
 
 
@@ -77,6 +78,15 @@ def test_a_failing_job_is_reported_and_the_others_finish(tmp_path):
     settings.observations = [1]  # what does not fail still runs
     rows = stable_rows(run_benchmark(settings, progress=False))
     assert len(rows) == 3  # cmpe (default and 1 step) and npe_maf at observation 1
+
+
+def test_a_job_that_fails_once_is_retried(tmp_path, clean_rows):
+    marker = tmp_path / "failed"
+    path = run_benchmark(
+        toy_settings(tmp_path / "out", toy_task(fail_marker=marker)), progress=False
+    )
+    assert marker.exists()
+    assert stable_rows(path) == clean_rows
 
 
 @pytest.mark.slow

@@ -15,13 +15,21 @@ import torch
 from torch import nn
 from torch.distributions import MultivariateNormal
 
-from sbi_cmpe import CMPEInference, ConsistencyEstimator, ConsistencyPosterior, consistency_nn
+from sbi_cmpe import (
+    CMPEInference,
+    ConsistencyEstimator,
+    ConsistencyPosterior,
+    NoiseSchedule,
+    consistency_nn,
+)
 from sbi_cmpe.consistency import denoiser_scalings
 
 
 class GaussianDenoiser(nn.Module):
-    """A network whose denoiser head is exact for standardized posteriors N(mu(x), s^2 I),
-    with mu(x) = x[:, :D] (the embedded x) and the consistency head zero."""
+    """A network whose heads are exact for standardized posteriors N(mu(x), s^2 I), with
+    mu(x) = x[:, :D] (the embedded x): the denoiser E[theta | theta_t] and the consistency
+    map mu + sqrt((s^2 + eps^2) / (s^2 + t^2)) (theta_t - mu), so that `sample` draws the
+    density of `log_prob` up to noise of scale eps."""
 
     def __init__(self, dim: int, s: float):
         super().__init__()
@@ -34,7 +42,13 @@ class GaussianDenoiser(nn.Module):
         denoised = mu + self.s**2 / (self.s**2 + t**2) * (theta_t - mu)
         c_skip, c_out = denoiser_scalings(t)
         head = (denoised - c_skip * theta_t) / c_out
-        return torch.cat([torch.zeros_like(theta_t), head], dim=1) * self.scale
+        eps = 1e-3  # the schedule's
+        mapped = mu + ((self.s**2 + eps**2) / (self.s**2 + t**2)).sqrt() * (theta_t - mu)
+        k_skip, k_out = NoiseSchedule().scalings(t)
+        consistency = torch.where(
+            k_out > 0, (mapped - k_skip * theta_t) / k_out.clamp_min(1e-12), 0
+        )
+        return torch.cat([consistency, head], dim=1) * self.scale
 
 
 def gaussian_estimator(dim, s, mean=0.0, std=1.0):
@@ -163,7 +177,7 @@ def test_leakage_correction_renormalizes_inside_a_box():
     box = BoxUniform(torch.tensor([0.5, -3.0]), torch.tensor([3.0, 3.0]))  # half the mass
     posterior = gaussian_posterior(box, s=1.0, x_o=(0.5, 0.0))
     rate = posterior.leakage_correction(torch.tensor([0.5, 0.0]), num_rejection_samples=20_000)
-    assert 0 < rate < 1
+    assert abs(rate - 0.5) < 0.02  # N(0.5, 1) has half its mass above 0.5
     outside = posterior.log_prob(torch.tensor([[0.0, 0.0]]))
     assert outside.item() == -math.inf
     inside = torch.tensor([[1.0, 0.5]])
@@ -180,16 +194,29 @@ def test_map_climbs_to_the_mode():
 
 
 def test_importance_sampling_with_it_as_proposal():
+    """Weights of another Gaussian target move the proposal's draws to the target's mean."""
     from sbi.inference import ImportanceSamplingPosterior
 
     torch.manual_seed(0)
-    posterior = gaussian_posterior(GAUSSIAN_PRIOR)
-    x_o = posterior.default_x
+    proposal = gaussian_posterior(GAUSSIAN_PRIOR, s=0.4)
+    target = gaussian_posterior(GAUSSIAN_PRIOR, s=0.3, x_o=(0.7, -0.1))
     importance = ImportanceSamplingPosterior(
-        posterior.potential_fn, proposal=posterior, method="importance"
+        target.potential_fn, proposal=proposal, method="importance"
     )
-    draws, log_weights = importance.sample((100,), x=x_o, show_progress_bars=False)
-    assert draws.shape == (100, 2) and torch.isfinite(log_weights).all()
+    draws, log_weights = importance.sample((4000,), x=target.default_x, show_progress_bars=False)
+    weights = (log_weights - log_weights.max()).exp()
+    mean = (weights[:, None] * draws).sum(0) / weights.sum()
+    assert (draws.mean(0) - torch.tensor([0.5, -0.2])).abs().max() < 0.03  # the proposal
+    assert (mean - torch.tensor([0.7, -0.1])).abs().max() < 0.03  # the target
+
+
+def test_sample_ode_draws_the_density_of_log_prob():
+    torch.manual_seed(0)
+    posterior = gaussian_posterior(GAUSSIAN_PRIOR, s=0.3)
+    draws = posterior.sample_ode((2000,))
+    assert draws.shape == (2000, 2)
+    assert (draws.mean(0) - torch.tensor([0.5, -0.2])).abs().max() < 0.03
+    assert (draws.std(0) - 0.3).abs().max() < 0.02
 
 
 @pytest.mark.slow

@@ -49,3 +49,11 @@ def test_a_second_writer_is_refused_until_the_first_is_done(tmp_path):
                 pass
     with FolderLock(tmp_path):  # released
         pass
+
+
+def test_a_csv_of_other_columns_is_refused_not_repaired(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("task,budget,where\ntwo_moons,1000,here\n")
+    with pytest.raises(ValueError, match="not a results CSV of this benchmark"):
+        completed_rows(path)
+    assert path.read_text() == "task,budget,where\ntwo_moons,1000,here\n"

@@ -10,7 +10,8 @@ writes and reads them; nothing else spells them out):
 
 A file is written under a temporary name and renamed when complete, so a killed run leaves
 no half-written file under these names; a file that cannot be read all the same (truncated
-or corrupted on disk) is reported in a warning, deleted and made again.
+or corrupted on disk, or written by another version) is reported in a warning, renamed to
+`<name>.unreadable` (kept for inspection) and made again.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def _save(obj: Any, path: Path) -> None:
 
 def _load(path: Path, check: Callable[[Any], bool]) -> Optional[Any]:
     """The object in `path`, or `None` when there is none or it is unreadable (then the
-    file is deleted, with a warning that names it)."""
+    file is renamed to `<name>.unreadable`, with a warning that names it)."""
     if not path.exists():
         return None
     try:
@@ -108,12 +109,13 @@ def _load(path: Path, check: Callable[[Any], bool]) -> Optional[Any]:
         if not check(obj):
             raise ValueError(f"unexpected content ({type(obj).__name__})")
     except Exception as err:  # any unreadable file is made again
+        aside = path.with_name(path.name + ".unreadable")
         warnings.warn(
             f"The cached file {path} is unreadable ({type(err).__name__}: {err}); it is "
-            "deleted and made again.",
+            f"moved to {aside.name} and made again.",
             stacklevel=3,
         )
-        path.unlink(missing_ok=True)
+        os.replace(path, aside)
         return None
     return obj
 

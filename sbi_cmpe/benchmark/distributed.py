@@ -9,6 +9,7 @@ job never stops the others.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from tqdm.auto import tqdm
@@ -56,8 +57,11 @@ def run_on_dask(
             )
             client = Client(cluster)
         try:
+            run_id = uuid.uuid4().hex[:8]  # keys unique to this run on a shared scheduler
             futures = {
-                client.submit(run_job, job, retries=1, pure=False, key=f"job-{i}-{job}"): job
+                client.submit(
+                    run_job, job, retries=1, pure=False, key=f"job-{run_id}-{i}-{job}"
+                ): job
                 for i, job in enumerate(jobs)
             }
             failures = []
@@ -66,6 +70,8 @@ def run_on_dask(
                 job = futures[future]
                 if future.status == "finished":
                     on_rows(future.result())
+                elif future.status == "cancelled":
+                    failures.append((job, "cancelled (the cluster went away)"))
                 else:
                     error = future.exception()
                     failures.append((job, f"{type(error).__name__}: {error}"))

@@ -94,24 +94,39 @@ class FolderLock:
 
 
 def _repair(csv_path: Path) -> None:
-    """Cut off a last line that a killed run left incomplete, with a warning."""
+    """Cut off a last row that a killed run left incomplete, with a warning.
+
+    Only the end of the file is touched: a last line without its newline, or with another
+    number of fields than the header. A file whose header is not `COLUMNS` is refused, not
+    repaired. The repaired file replaces the old one atomically.
+    """
     data = csv_path.read_bytes()
     if not data:
         return
-    end = len(data) if data.endswith(b"\n") else data.rfind(b"\n") + 1
-    complete, rest = data[:end], data[end:]
-    lines = complete.decode().splitlines()
-    # A complete line with too few fields was cut inside a quoted newline or rewritten.
-    while lines and len(next(csv.reader([lines[-1]]))) != len(COLUMNS):
-        rest = (lines.pop() + "\n").encode() + rest
-    if rest:
-        warnings.warn(
-            f"{csv_path}: removed an incomplete last row ({len(rest)} bytes) left by an "
-            "interrupted run; its job will run again.",
-            stacklevel=3,
-        )
-        with csv_path.open("wb") as f:
-            f.write("\n".join(lines).encode() + (b"\n" if lines else b""))
+    lines = data.decode().split("\n")  # the last item is "" when the file ends in "\n"
+    header = lines[0]
+    if not data.endswith(b"\n") and len(lines) == 1:  # a cut-off header: nothing else
+        kept: list = []
+    else:
+        if next(csv.reader([header])) != COLUMNS:
+            raise ValueError(
+                f"{csv_path} is not a results CSV of this benchmark (its header has other "
+                "columns); give the run another --out."
+            )
+        kept = lines[:-1]  # drops the "" after the last newline, or the cut-off line
+        if len(kept) > 1 and len(next(csv.reader([kept[-1]]))) != len(COLUMNS):
+            kept = kept[:-1]
+    removed = len(data) - len("".join(line + "\n" for line in kept).encode())
+    if removed == 0:
+        return
+    warnings.warn(
+        f"{csv_path}: removed an incomplete last row ({removed} bytes) left by an "
+        "interrupted run; its job will run again.",
+        stacklevel=3,
+    )
+    partial = csv_path.with_name(f".{csv_path.name}.{os.getpid()}.partial")
+    partial.write_bytes("".join(line + "\n" for line in kept).encode())
+    os.replace(partial, csv_path)
 
 
 def completed_rows(csv_path: str | Path) -> List[Dict[str, str]]:
