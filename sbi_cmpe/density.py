@@ -83,6 +83,8 @@ def ode_log_prob(
     num, batch, dim = input.shape[0], input.shape[1], shape.numel()
     if condition.shape[0] != batch:
         raise ValueError(f"{batch} batches of theta but {condition.shape[0]} conditions.")
+    if num * batch == 0:
+        return input.new_zeros(num, batch)
     theta = (input.reshape(num * batch, dim) - estimator.theta_mean) / estimator.theta_std
     flow = _flow(estimator, condition, num, exact, atol, rtol)
     log_prob = flow.log_prob(theta)  # (S * B,)

@@ -382,11 +382,13 @@ class ConsistencyPosterior(NeuralPosterior):
                 f"theta must be a tensor, numpy array or nested list of numbers, got "
                 f"{type(theta).__name__}."
             ) from err
-        if theta.shape[-len(shape) :] != shape:
+        if theta.dim() < len(shape) or theta.shape[theta.dim() - len(shape) :] != shape:
             raise ValueError(
                 f"theta of shape {tuple(theta.shape)} does not end in the parameter shape "
                 f"{tuple(shape)}."
             )
+        if not torch.isfinite(theta).all():
+            raise ValueError("theta contains NaN or infinite values.")
         return theta.to(self._estimator_device())
 
     def log_prob(
@@ -422,6 +424,8 @@ class ConsistencyPosterior(NeuralPosterior):
         self._require_density("`log_prob`")
         x = self._one_x(x)
         theta = self._checked_theta(theta).reshape(-1, *self.estimator.input_shape)
+        if len(theta) == 0:
+            return theta.new_zeros(0)
         with torch.set_grad_enabled(track_gradients):
             log_prob = self.estimator.log_prob(theta.unsqueeze(1), x, **ode_kwargs)[:, 0]
         return self._masked(log_prob, theta, x, norm_posterior, leakage_correction_params)

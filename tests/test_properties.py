@@ -392,3 +392,51 @@ def test_consistency_nn_arguments(kwargs):
 
 def test_posterior_is_a_consistency_posterior(trained):
     assert isinstance(trained.build_posterior(), ConsistencyPosterior)
+
+
+# ------------------------------------------------------------ log_prob (density)
+@pytest.fixture(scope="module")
+def density_posterior():
+    from tests.test_density import GAUSSIAN_PRIOR, gaussian_posterior
+
+    return gaussian_posterior(GAUSSIAN_PRIOR)
+
+
+THETAS = st.sampled_from(
+    ["one", "batch", "batch1", "empty", "wrong_dim", "nan", "inf", "numpy", "list", "str"]
+)
+
+
+def make_theta(kind):
+    base = torch.tensor([[0.5, -0.2], [0.1, 0.1], [0.9, -0.5]])
+    return {
+        "one": base[0],
+        "batch": base,
+        "batch1": base[:1],
+        "empty": base[:0],
+        "wrong_dim": torch.zeros(2, 3),
+        "nan": torch.tensor([[math.nan, 0.0]]),
+        "inf": torch.tensor([[math.inf, 0.0]]),
+        "numpy": base.numpy(),
+        "list": base.tolist(),
+        "str": "theta",
+    }[kind]
+
+
+@settings(max_examples=60, **PROFILE)
+@given(theta=THETAS, x=XS, norm_posterior=st.booleans())
+@example(theta="nan", x="one", norm_posterior=True)  # NaN theta gave a NaN log density
+@example(theta="empty", x="one", norm_posterior=False)  # failed inside zuko
+def test_log_prob(density_posterior, theta, x, norm_posterior):
+    values = make_theta(theta)
+    result = run(
+        lambda: density_posterior.log_prob(
+            values, x=make_x(x, False), norm_posterior=norm_posterior
+        ),
+        "theta",
+        "x",
+    )
+    if result is None:
+        return
+    expected = torch.as_tensor(values).reshape(-1, 2).shape[0]
+    assert result.shape == (expected,) and not torch.isnan(result).any()
