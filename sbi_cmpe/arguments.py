@@ -13,11 +13,29 @@ from typing import Any, Optional
 
 import torch
 
-__all__ = ["positive_int", "non_negative_int", "positive_float", "open_fraction", "sample_shape"]
+__all__ = [
+    "float_tensor",
+    "positive_int",
+    "non_negative_int",
+    "positive_float",
+    "open_fraction",
+    "sample_shape",
+]
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def float_tensor(name: str, value: Any) -> torch.Tensor:
+    """`value` (a tensor, numpy array or nested list of numbers) as a float32 tensor."""
+    try:
+        return torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise TypeError(
+            f"{name} must be a tensor, numpy array or nested list of numbers, got "
+            f"{type(value).__name__}."
+        ) from err
 
 
 def positive_int(name: str, value: Any, allow_none: bool = False) -> Optional[int]:

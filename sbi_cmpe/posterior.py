@@ -126,13 +126,7 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
 
     def _checked_x(self, x: Tensor) -> Tensor:
         shape = self.estimator.condition_shape
-        try:
-            x = torch.as_tensor(x, dtype=torch.float32)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise TypeError(
-                f"x must be a tensor, numpy array or nested list of numbers, got "
-                f"{type(x).__name__}."
-            ) from err
+        x = arguments.float_tensor("x", x)
         try:
             x = reshape_to_batch_event(x, event_shape=shape)
         except (ValueError, RuntimeError) as err:
@@ -150,6 +144,22 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         if not torch.isfinite(x).all():
             raise ValueError("x contains NaN or infinite values.")
         return x.to(self._estimator_device())
+
+    def _one_x(self, x: Optional[Tensor], method: str) -> Tensor:
+        """`x`, or the default x, checked to be one observation for `method`."""
+        if x is None and self.default_x is None:
+            raise ValueError(
+                "No x given and no default x set: pass `x=...` or call "
+                "`posterior.set_default_x(x_o)` first."
+            )
+        x = self._checked_x(self.default_x if x is None else x)
+        if x.shape[0] > 1:
+            raise ValueError(
+                f"`.{method}()` takes one observation, got a batch of {x.shape[0]}. Use "
+                f"`.{method}_batched()` where it exists for several observations, or an "
+                "embedding net that is permutation invariant for i.i.d. trials."
+            )
+        return x
 
     def set_default_x(self, x: Tensor) -> ConsistencyPosterior:
         """Set the observation that `sample` (and sbi's tools) use when given no `x`.
@@ -279,18 +289,7 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
             Samples of shape `(*sample_shape, *theta_shape)`.
         """
         sample_shape = arguments.sample_shape(sample_shape)
-        if x is None and self.default_x is None:
-            raise ValueError(
-                "No x given and no default x set: pass `x=...` or call "
-                "`posterior.set_default_x(x_o)` first."
-            )
-        x = self._checked_x(self.default_x if x is None else x)
-        if x.shape[0] > 1:
-            raise ValueError(
-                f"`.sample()` takes one observation, got a batch of {x.shape[0]}. Use "
-                "`.sample_batched()` for several observations, or an embedding net that "
-                "is permutation invariant for i.i.d. trials."
-            )
+        x = self._one_x(x, "sample")
         samples = self._sample(
             sample_shape,
             x,

@@ -48,7 +48,7 @@ def unbounded(prior: Any) -> bool:
 
 
 class DensityMethods:
-    """Mixin of `ConsistencyPosterior` (which provides `estimator`, `prior`, `_checked_x`,
+    """Mixin of `ConsistencyPosterior` (which provides `estimator`, `prior`, `_one_x`,
     `_estimator_device`, `default_x`, `potential_fn` and sbi's `NeuralPosterior`)."""
 
     @property
@@ -62,13 +62,7 @@ class DensityMethods:
 
     def _checked_theta(self, theta: Tensor) -> Tensor:
         shape = self.estimator.input_shape
-        try:
-            theta = torch.as_tensor(theta, dtype=torch.float32)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise TypeError(
-                f"theta must be a tensor, numpy array or nested list of numbers, got "
-                f"{type(theta).__name__}."
-            ) from err
+        theta = arguments.float_tensor("theta", theta)
         if theta.dim() < len(shape) or theta.shape[theta.dim() - len(shape) :] != shape:
             raise ValueError(
                 f"theta of shape {tuple(theta.shape)} does not end in the parameter shape "
@@ -109,7 +103,7 @@ class DensityMethods:
             Log densities of shape `(N,)`.
         """
         self._require_density("`log_prob`")
-        x = self._one_x(x)
+        x = self._one_x(x, "log_prob")
         theta = self._checked_theta(theta).reshape(-1, *self.estimator.input_shape)
         if len(theta) == 0:
             return theta.new_zeros(0)
@@ -157,20 +151,6 @@ class DensityMethods:
             ],
             dim=1,
         )  # fmt: skip
-
-    def _one_x(self, x: Optional[Tensor]) -> Tensor:
-        if x is None and self.default_x is None:
-            raise ValueError(
-                "No x given and no default x set: pass `x=...` or call "
-                "`posterior.set_default_x(x_o)` first."
-            )
-        x = self._checked_x(self.default_x if x is None else x)
-        if x.shape[0] > 1:
-            raise ValueError(
-                f"`.log_prob()` takes one observation, got a batch of {x.shape[0]}; use "
-                "`.log_prob_batched()` for several."
-            )
-        return x
 
     def _masked(
         self,
@@ -245,7 +225,7 @@ class DensityMethods:
         """
         self._require_density("`sample_ode`")
         sample_shape = arguments.sample_shape(sample_shape)
-        x = self._one_x(x)
+        x = self._one_x(x, "sample_ode")
         need, kept = sample_shape.numel(), []
         for _ in range(100):
             draws = ode_sample(self.estimator, max(need, 1), x, atol, rtol)[:, 0]  # (n, *θ)
@@ -275,7 +255,9 @@ class DensityMethods:
             Potentials of shape `(N,)`.
         """
         self._require_density("`potential`")
-        return super().potential(self._checked_theta(theta), self._one_x(x), track_gradients)
+        return super().potential(
+            self._checked_theta(theta), self._one_x(x, "potential"), track_gradients
+        )
 
     def map(
         self,
