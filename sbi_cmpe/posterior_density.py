@@ -48,7 +48,7 @@ def unbounded(prior: Any) -> bool:
 
 
 class DensityMethods:
-    """Mixin of `ConsistencyPosterior` (which provides `estimator`, `prior`, `_one_x`,
+    """Mixin of `ConsistencyPosterior` (which provides `estimator`, `prior`, `_one_x`, `_checked_x`,
     `_estimator_device`, `default_x`, `potential_fn` and sbi's `NeuralPosterior`)."""
 
     @property
