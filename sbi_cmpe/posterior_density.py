@@ -48,8 +48,9 @@ def unbounded(prior: Any) -> bool:
 
 
 class DensityMethods:
-    """Mixin of `ConsistencyPosterior` (which provides `estimator`, `prior`, `_one_x`, `_checked_x`,
-    `_estimator_device`, `default_x`, `potential_fn` and sbi's `NeuralPosterior`)."""
+    """Mixin of `ConsistencyPosterior`, which provides `estimator`, `prior`, `_one_x`,
+    `_checked_x`, `_estimator_device`, `default_x`, `potential_fn` and sbi's
+    `NeuralPosterior`."""
 
     @property
     def has_density(self) -> bool:
