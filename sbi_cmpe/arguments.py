@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 import torch
 
 __all__ = [
     "float_tensor",
     "positive_int",
+    "steps_or_auto",
     "non_negative_int",
     "positive_float",
     "open_fraction",
@@ -47,6 +48,15 @@ def positive_int(name: str, value: Any, allow_none: bool = False) -> Optional[in
     if value < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
     return int(value)
+
+
+def steps_or_auto(name: str, value: Any, allow_none: bool = False) -> Union[int, str, None]:
+    """`value` as an `int` >= 1, or the string `"auto"` (or `None` where allowed)."""
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f'{name} must be an int >= 1 or "auto", got {value!r}.')
+        return value
+    return positive_int(name, value, allow_none)
 
 
 def non_negative_int(name: str, value: Any) -> int:

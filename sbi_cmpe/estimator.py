@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import fields
-from typing import Any, Optional
+from typing import Any, Literal, Optional, Union
 
 import torch
 from sbi.neural_nets.estimators.base import ConditionalEstimator
@@ -21,7 +21,11 @@ from sbi_cmpe.density import ode_log_prob
 from sbi_cmpe.sampling_net import shared_condition_net
 from sbi_cmpe.schedule import NoiseSchedule
 
-__all__ = ["ConsistencyEstimator"]
+__all__ = ["ConsistencyEstimator", "UNCHOSEN_STEPS"]
+
+# Sampling steps of an estimator with `num_steps="auto"` until training chooses them (and
+# of its validations during training).
+UNCHOSEN_STEPS = 3
 
 
 class ConsistencyEstimator(ConditionalEstimator):
@@ -49,18 +53,25 @@ class ConsistencyEstimator(ConditionalEstimator):
         theta_std: Standard deviation used to standardize $\theta$.
         schedule: Noise levels of training and sampling; `None` for `NoiseSchedule()`
             (`consistency_nn` builds one with `sbi_cmpe.defaults.default_schedule`).
-        num_steps: Default number of sampling steps.
+        num_steps: Default number of sampling steps, or `"auto"` for the number that
+            `CMPEInference.train` chooses on its validation simulations (`sbi_cmpe.steps`;
+            `UNCHOSEN_STEPS` until then).
         density: Whether the network has a denoiser head (and the estimator a density).
         denoiser_weight: Weight of the denoising loss against the consistency loss.
 
     Attributes:
         schedule: The `NoiseSchedule`.
         density: Whether `log_prob` is available.
+        num_steps: The default number of sampling steps.
+        auto_steps: Whether training chooses `num_steps`.
+        step_choice: The last choice (`sbi_cmpe.steps.StepChoice`), `None` before one.
     """
 
-    # Estimators pickled before the denoiser head existed have none.
+    # Estimators pickled before the denoiser head or the step choice existed have neither.
     density: bool = False
     denoiser_weight: float = 1.0
+    auto_steps: bool = False
+    step_choice: Any = None
 
     def __init__(
         self,
@@ -71,7 +82,7 @@ class ConsistencyEstimator(ConditionalEstimator):
         theta_mean: Tensor | float = 0.0,
         theta_std: Tensor | float = 1.0,
         schedule: Optional[NoiseSchedule] = None,
-        num_steps: int = 3,
+        num_steps: Union[int, Literal["auto"]] = 3,
         density: bool = False,
         denoiser_weight: float = 1.0,
     ) -> None:
@@ -90,10 +101,12 @@ class ConsistencyEstimator(ConditionalEstimator):
             "theta_std", torch.as_tensor(theta_std).float().reshape(-1).expand(dim).clone()
         )
         self.schedule = schedule
-        self.num_steps = num_steps
+        self.auto_steps = isinstance(num_steps, str) and num_steps == "auto"
+        self.num_steps = UNCHOSEN_STEPS if self.auto_steps else num_steps
+        self.step_choice = None
         self.density = bool(density)
         self.denoiser_weight = float(denoiser_weight)
-        schedule.sampling_times(num_steps)  # validates num_steps
+        schedule.sampling_times(self.num_steps)  # validates num_steps
 
     def __setstate__(self, state: dict) -> None:
         """Restore a pickled estimator; those of 0.2.0.dev0 kept the schedule's seven

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Callable, Literal, Optional
+from typing import Callable, Literal, Optional, Union
 
 import torch
 from sbi.neural_nets.net_builders.vector_field_nets import (
@@ -33,7 +33,7 @@ def consistency_nn(
     z_score_theta: Optional[Literal["independent", "structured", "none"]] = "independent",
     z_score_x: Optional[Literal["independent", "structured", "none"]] = "independent",
     schedule: Optional[NoiseSchedule] = None,
-    num_steps: int = 3,
+    num_steps: Union[int, Literal["auto"]] = "auto",
     density: bool = False,
     **kwargs,
 ) -> Callable[[Tensor, Tensor], ConsistencyEstimator]:
@@ -45,8 +45,9 @@ def consistency_nn(
     z-scoring statistics of $\theta$ and $x$.
 
     The default network is 128 wide with 3 residual blocks: the authors' 256 is more
-    accurate but takes about twice the time per training step and per draw. Three sampling
-    steps are the low end of the U-shaped curve of accuracy against steps. Evidence:
+    accurate but takes about twice the time per training step and per draw. Accuracy against
+    sampling steps is U-shaped with its bottom where the posterior puts it, so by default
+    training chooses the steps (`sbi_cmpe.steps`). Evidence:
     `benchmarks/TUNING.md#network-size-and-noise-schedule` and `#sampling-steps`.
 
     Arguments:
@@ -63,7 +64,9 @@ def consistency_nn(
             `sbi_cmpe.defaults.default_schedule` of the parameter dimension (which centres
             the training noise levels lower for up to 3 parameters). To change one constant
             and keep that rule, pass `default_schedule(theta_dim, T=5.0)`.
-        num_steps: Default number of sampling steps of the posterior.
+        num_steps: Default number of sampling steps of the posterior; `"auto"` lets
+            training choose it from 1, 2, 3, 5 and 10 by the energy score on its validation
+            simulations (`sbi_cmpe.steps`).
         density: Give the network a denoiser head, trained jointly by denoising score
             matching, so that the posterior has `log_prob`, `potential` and `map`
             (`sbi_cmpe.density`). It adds $D$ outputs to the network's last layer.
@@ -93,7 +96,7 @@ def consistency_nn(
         raise TypeError(f"embedding_net must be a torch.nn.Module, got {embedding_net!r}.")
     if schedule is not None and not isinstance(schedule, NoiseSchedule):
         raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}.")
-    arguments.positive_int("num_steps", num_steps)
+    num_steps = arguments.steps_or_auto("num_steps", num_steps)
     if not isinstance(density, bool):
         raise TypeError(f"density must be True or False, got {density!r}.")
     loose = {f.name for f in fields(NoiseSchedule)} & set(kwargs)

@@ -29,10 +29,11 @@ from typing_extensions import Self
 from sbi_cmpe import arguments
 from sbi_cmpe.data import checked_simulations, indexed_batches, valid_simulations
 from sbi_cmpe.defaults import default_learning_rate, default_num_steps
-from sbi_cmpe.estimator import ConsistencyEstimator
+from sbi_cmpe.estimator import UNCHOSEN_STEPS, ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.optim import adam
 from sbi_cmpe.posterior import ConsistencyPosterior
+from sbi_cmpe.steps import choose_num_steps
 from sbi_cmpe.training_loop import Run, run_epochs
 from sbi_cmpe.validation import energy_score, validation_interval
 
@@ -353,6 +354,12 @@ class CMPEInference(NeuralInference):
         # sbi's per-round statistics (the per-epoch ones were logged as the epochs ran).
         self._tracker.log_metric("epochs_trained", self.epoch, self._round + 1)
         self._tracker.log_metric("best_validation_loss", run.stopping.best_score, self._round + 1)
+        if net.auto_steps:
+            net.eval()
+            net.step_choice = choose_num_steps(net, val_theta, val_x)
+            net.num_steps = net.step_choice.num_steps
+            self._summary.setdefault("num_steps", []).append(net.num_steps)
+            self._tracker.log_metric("num_steps", net.num_steps, self._round + 1)
         self._tracker.flush()
         if show_train_summary:
             print(self._describe_round(self._round, self._summary))
@@ -365,8 +372,10 @@ class CMPEInference(NeuralInference):
         return theta[self.val_indices], x[self.val_indices]
 
     def _validation_loss(self, theta: Tensor, x: Tensor) -> float:
-        """Energy score of posterior draws at the held-out simulations (fixed noise)."""
-        return energy_score(self._neural_net, theta, x)
+        """Energy score of posterior draws at the held-out simulations (fixed noise), in
+        `UNCHOSEN_STEPS` steps where training chooses the steps."""
+        net = self._neural_net
+        return energy_score(net, theta, x, num_steps=UNCHOSEN_STEPS if net.auto_steps else None)
 
     def _initialize_neural_network(self, retrain_from_scratch: bool, start_idx: int) -> None:
         """Build the network on CPU from the training split (z-scoring statistics)."""
@@ -391,7 +400,7 @@ class CMPEInference(NeuralInference):
         self,
         estimator: Optional[ConsistencyEstimator] = None,
         prior: Optional[Distribution] = None,
-        num_steps: Optional[int] = None,
+        num_steps: Union[int, Literal["auto"], None] = "auto",
         max_sampling_batch_size: Optional[int] = None,
         **kwargs: Any,
     ) -> ConsistencyPosterior:
@@ -400,7 +409,9 @@ class CMPEInference(NeuralInference):
         Arguments:
             estimator: A trained `ConsistencyEstimator`; `None` uses the last trained.
             prior: Prior for the support; `None` uses the trainer's.
-            num_steps: Default number of sampling steps; `None` uses the estimator's.
+            num_steps: Default number of sampling steps; `"auto"` (or `None`) uses the
+                estimator's, which training chose (`sbi_cmpe.steps`) unless the estimator
+                was built with a number.
             max_sampling_batch_size: Largest number of draws per network call; `None` for
                 2,048 on a CPU and 10,000 on other devices.
             **kwargs: sbi's `sample_with` is accepted only as `"direct"`.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from functools import partial
-from typing import Optional, Union
+from typing import Literal, Optional, Union
 
 import torch
 from sbi.inference.posteriors.base_posterior import NeuralPosterior
@@ -62,7 +62,9 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
     Arguments:
         estimator: A trained `ConsistencyEstimator`.
         prior: The prior, used for its support.
-        num_steps: Default number of sampling steps; `None` uses the estimator's.
+        num_steps: Default number of sampling steps; `"auto"` (or `None`) uses the
+            estimator's, which training chose on held-out simulations
+            (`sbi_cmpe.steps`) unless the estimator was built with a number.
         max_sampling_batch_size: Largest number of draws made in one network call; `None`
             for 2,048 on a CPU and 10,000 on other devices (`default_sampling_batch_size`).
         device: Device for sampling; `None` keeps the estimator's.
@@ -76,7 +78,7 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         self,
         estimator: ConsistencyEstimator,
         prior: Distribution,
-        num_steps: Optional[int] = None,
+        num_steps: Union[int, Literal["auto"], None] = "auto",
         max_sampling_batch_size: Optional[int] = None,
         device: Optional[Union[str, torch.device]] = None,
     ) -> None:
@@ -92,8 +94,12 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         super().__init__(potential_fn, theta_transform=transform, device=device)
         self.prior = prior
         self.estimator = estimator
-        self.num_steps = estimator.num_steps if num_steps is None else num_steps
+        num_steps = arguments.steps_or_auto("num_steps", num_steps, allow_none=True)
+        auto = num_steps is None or num_steps == "auto"
+        self.num_steps = estimator.num_steps if auto else num_steps
         estimator.schedule.sampling_times(self.num_steps)  # validates
+        # The choice that set the default, for repr (`None`: a number was given).
+        self._step_choice = estimator.step_choice if auto else None
         self.max_sampling_batch_size = arguments.positive_int(
             "max_sampling_batch_size", max_sampling_batch_size, allow_none=True
         )
@@ -342,13 +348,20 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
             return_partial_on_timeout,
         )
 
+    def _steps_text(self) -> str:
+        """The default steps, with how training chose them where it did."""
+        choice = getattr(self, "_step_choice", None)  # absent in pickles of 0.2
+        if choice is not None and choice.num_steps == self.num_steps:
+            return choice.describe()
+        return str(self.num_steps)
+
     def __repr__(self) -> str:
         e = self.estimator
         params = sum(p.numel() for p in e.parameters())
         default_x = "none" if self.default_x is None else f"shape {tuple(self.default_x.shape)}"
         return (
             f"ConsistencyPosterior(theta_shape={tuple(e.input_shape)}, "
-            f"x_shape={tuple(e.condition_shape)}, num_steps={self.num_steps}, "
+            f"x_shape={tuple(e.condition_shape)}, num_steps={self._steps_text()}, "
             f"eps={e.schedule.eps:g}, T={e.schedule.T:g}, density={e.density}, "
             f"parameters={params:,}, "
             f"prior={type(self.prior).__name__}, "

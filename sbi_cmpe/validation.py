@@ -44,6 +44,7 @@ __all__ = [
     "OVERFIT_TOLERANCE",
     "validation_interval",
     "energy_score",
+    "energy_scores",
     "is_degraded",
     "StoppingRule",
 ]
@@ -74,25 +75,26 @@ def validation_interval(batches_per_epoch: int) -> int:
 
 
 @torch.no_grad()
-def energy_score(
+def energy_scores(
     estimator: ConsistencyEstimator,
     theta: Tensor,
     x: Tensor,
     min_draws: int = VALIDATION_DRAWS,
     max_pairs: int = VALIDATION_SIMULATIONS,
     seed: int = 0,
+    num_steps: Optional[int] = None,
     chunk: int = 4_096,
-) -> float:
-    r"""Mean energy score of posterior draws at simulations $(\theta_i, x_i)$.
+) -> Tensor:
+    r"""Energy scores of posterior draws at each simulation $(\theta_i, x_i)$.
 
     The first `max_pairs` pairs are scored (a random subset: sbi's validation split is
-    a random permutation). For each pair, $m$ draws $Y_j \sim q(\cdot \mid x_i)$ (the
-    estimator's default number of sampling steps) give the unbiased estimate
+    a random permutation). For each pair, $m$ draws $Y_j \sim q(\cdot \mid x_i)$ give the
+    unbiased estimate
     $\frac1m \sum_j \|Y_j - \theta_i\| - \frac{1}{2m(m-1)} \sum_{j \neq k} \|Y_j - Y_k\|$
     of the energy score, in units of the standardized parameters. It grows when draws are
     biased, too wide, or too narrow (a network that memorizes its training parameters).
     $m = \max(4, \lceil$ `min_draws` $/ n \rceil)$, and the noise is fixed by `seed`, so
-    that two calls on the same weights give the same score.
+    that two calls on the same weights give the same scores.
 
     Arguments:
         estimator: The consistency model.
@@ -101,10 +103,11 @@ def energy_score(
         min_draws: Least number of draws in total.
         max_pairs: Most pairs scored.
         seed: Seed of the sampling noise.
+        num_steps: Sampling steps of the draws; `None` for the estimator's default.
         chunk: Largest number of draws per network call.
 
     Returns:
-        The mean energy score over the scored pairs.
+        The scores, of shape `(min(n, max_pairs),)`.
     """
     theta, x = theta[:max_pairs], x[:max_pairs]
     n, dim = len(theta), estimator.theta_std.numel()
@@ -112,17 +115,46 @@ def energy_score(
     m = max(4, math.ceil(min_draws / n))
     generator = torch.Generator().manual_seed(seed)
     per_call = max(1, chunk // m)
-    total = 0.0
+    scores = []
     for i in range(0, n, per_call):
         truth = theta[i : i + per_call].to(device).reshape(-1, dim)  # (b, D)
-        draws = estimator.sample((m,), x[i : i + per_call].to(device), generator=generator)
+        draws = estimator.sample(
+            (m,), x[i : i + per_call].to(device), num_steps=num_steps, generator=generator
+        )
         draws = draws.reshape(m, len(truth), dim) / estimator.theta_std  # (m, b, D)
         truth = truth / estimator.theta_std
         to_truth = (draws - truth).norm(dim=-1).mean(0)  # (b,)
         per_x = draws.transpose(0, 1)  # (b, m, D)
         spread = torch.cdist(per_x, per_x).sum((1, 2)) / (2 * m * (m - 1))  # (b,)
-        total += (to_truth - spread).sum().item()
-    return total / n
+        scores.append((to_truth - spread).cpu())
+    return torch.cat(scores)
+
+
+def energy_score(
+    estimator: ConsistencyEstimator,
+    theta: Tensor,
+    x: Tensor,
+    min_draws: int = VALIDATION_DRAWS,
+    max_pairs: int = VALIDATION_SIMULATIONS,
+    seed: int = 0,
+    num_steps: Optional[int] = None,
+) -> float:
+    """Mean of `energy_scores` over the scored pairs (the validation score of training).
+
+    Arguments:
+        estimator: The consistency model.
+        theta: Parameters of shape `(n, *theta_shape)`.
+        x: Simulations of shape `(n, *x_shape)`.
+        min_draws: Least number of draws in total.
+        max_pairs: Most pairs scored.
+        seed: Seed of the sampling noise.
+        num_steps: Sampling steps of the draws; `None` for the estimator's default.
+
+    Returns:
+        The mean energy score.
+    """
+    scores = energy_scores(estimator, theta, x, min_draws, max_pairs, seed, num_steps)
+    return scores.sum().item() / len(scores)
 
 
 def is_degraded(score: float, best: float, tolerance: float = OVERFIT_TOLERANCE) -> bool:

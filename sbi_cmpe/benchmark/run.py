@@ -262,7 +262,7 @@ def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
         x_o = task.observation(obs)
         torch.manual_seed(_sampling_seed(job.seed, obs, k))
         samples, seconds = _sample(trained, x_o, settings.num_draws, settings.max_sampling_time, k)
-        note = batched_note
+        note = "; ".join(filter(None, [_choice_note(trained), batched_note]))
         score = float("nan")
         if task.reference_samples is not None and len(samples) > 1:
             reference = task.reference_samples(obs, settings.num_draws)
@@ -302,6 +302,14 @@ def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
             )
         )
     return rows
+
+
+def _choice_note(trained: Trained) -> str:
+    """Where training chose CMPE's steps: what the choice cost (it is in the training time)."""
+    choice = getattr(getattr(trained.posterior, "estimator", None), "step_choice", None)
+    if choice is None:
+        return ""
+    return f"steps {choice.num_steps} chosen in {choice.seconds:.2f} s"
 
 
 def _sampling_seed(seed: int, observation: int, steps: Optional[int]) -> int:
