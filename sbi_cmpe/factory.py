@@ -65,7 +65,7 @@ def consistency_nn(
             the training noise levels lower for up to 3 parameters). To change one constant
             and keep that rule, pass `default_schedule(theta_dim, T=5.0)`.
         num_steps: Default number of sampling steps of the posterior; `"auto"` lets
-            training choose it from 1, 2, 3, 5 and 10 by the energy score on its validation
+            training choose it from 1, 2, 3, 5 and 10 by a kernel score on its validation
             simulations (`sbi_cmpe.steps`).
         density: Give the network a denoiser head, trained jointly by denoising score
             matching, so that the posterior has `log_prob`, `potential` and `map`

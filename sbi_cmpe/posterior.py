@@ -13,7 +13,6 @@ from sbi.inference.potentials.posterior_based_potential import (
     posterior_estimator_based_potential,
 )
 from sbi.neural_nets.estimators.shape_handling import reshape_to_batch_event
-from sbi.samplers.rejection import rejection
 from sbi.sbi_types import Shape
 from sbi.utils.sbiutils import warn_if_outside_prior_support, within_support
 from sbi.utils.torchutils import process_device
@@ -24,6 +23,7 @@ from torch.distributions import Distribution
 from sbi_cmpe import arguments
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.posterior_density import DensityMethods, no_density_message, unbounded
+from sbi_cmpe.rejection import reject_outside
 
 __all__ = ["ConsistencyPosterior", "default_sampling_batch_size"]
 
@@ -238,17 +238,19 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         if num_samples == 0:
             return x.new_zeros(*sample_shape, x.shape[0], *self.estimator.input_shape)
         draw = partial(self._draws, num_steps=num_steps, chunk=chunk)
+        theta_shape = self.estimator.input_shape
         if reject_outside_prior and not unbounded(self.prior):
-            samples, rates = rejection.accept_reject_sample(
-                proposal=draw,
-                accept_reject_fn=lambda theta: within_support(self.prior, theta),
+            samples, rates = reject_outside(
+                propose=lambda k, x_block: draw(torch.Size((k,)), x_block).flatten(2),
+                accept=lambda theta: within_support(self.prior, theta.reshape(-1, *theta_shape)),
                 num_samples=num_samples,
-                show_progress_bars=show_progress_bars,
-                max_sampling_batch_size=max(1, chunk // x.shape[0]),
-                proposal_sampling_kwargs={"condition": x},
+                condition=x,
+                chunk=chunk,
                 max_sampling_time=max_sampling_time,
                 return_partial_on_timeout=return_partial_on_timeout,
+                show_progress_bars=show_progress_bars,
             )
+            samples = samples.reshape(len(samples), x.shape[0], *theta_shape)
             if float(rates.min()) < LOW_ACCEPTANCE:
                 warnings.warn(
                     f"Only {float(rates.min()):.2%} of the draws fell inside the prior's "

@@ -3,19 +3,21 @@ r"""Choosing a posterior's number of sampling steps from held-out simulations.
 A consistency model's accuracy against its number of sampling steps $K$ is U-shaped, and
 where the bottom lies depends on the posterior: one step is blurry, many steps add up the
 errors of the network at small noise levels. After training, `CMPEInference.train` scores
-each $K$ of a small grid (`STEP_GRID`) by the energy score of draws at the held-out
-validation simulations (`sbi_cmpe.validation.energy_scores`) and keeps the fewest steps
-whose score is within one standard error of the best (the one-standard-error rule):
+each $K$ of a small grid (`STEP_GRID`) on the held-out validation simulations
+$(\theta_i, x_i)$ and keeps the best, $K^* = \arg\min_K \bar s_K$, where $\bar s_K$ is the
+mean score of $K$ steps over the simulations. The standard errors of the paired differences
+$s_K - s_{K^*}$ are kept beside it, to show how clearly the validation set resolved the
+choice. (Taking the fewest steps within one standard error of the best would favour one
+step, the blurriest, whenever the validation set is small.)
 
-$$
-K^* = \min \{ K : \bar s_K - \bar s_{K_b} \leq \mathrm{se}(s_K - s_{K_b}) \}, \quad
-K_b = \arg\min_K \bar s_K,
-$$
-
-where $s_K$ are the per-simulation scores of $K$ steps, $\bar s_K$ their mean and
-$\mathrm{se}$ the standard error of the paired differences. Fewer steps sample faster, so a
-difference the validation set cannot resolve goes to them. The reference posteriors of the
-benchmark are never used.
+The score is the Gaussian kernel score, a strictly proper scoring rule,
+$S(q, \theta_i) = \tfrac12 \mathbb{E}\, k(Y, Y') - \mathbb{E}\, k(Y, \theta_i)$ with
+$Y, Y' \sim q(\cdot \mid x_i)$ and $k(a, b) = \exp(-\|a - b\|^2 / 2 h_i^2)$ on standardized
+parameters. Its bandwidth $h_i$ is half the median distance between draws for $x_i$ in
+`UNCHOSEN_STEPS` steps, the same for every $K$: at the scale of the posterior, so that it
+sees the blur of few steps, which the energy score (the validation score of training) is
+too flat to resolve. The reference posteriors of the benchmark are never used. Evidence:
+`benchmarks/TUNING.md#automatic-steps`.
 """
 
 from __future__ import annotations
@@ -28,15 +30,25 @@ from typing import Sequence, Tuple
 import torch
 from torch import Tensor
 
-from sbi_cmpe.estimator import ConsistencyEstimator
-from sbi_cmpe.validation import VALIDATION_SIMULATIONS, energy_scores
+from sbi_cmpe.estimator import UNCHOSEN_STEPS, ConsistencyEstimator
+from sbi_cmpe.validation import VALIDATION_SIMULATIONS
 
-__all__ = ["STEP_GRID", "STEP_CHOICE_DRAWS", "StepChoice", "choose_num_steps"]
+__all__ = [
+    "STEP_GRID",
+    "STEP_CHOICE_DRAWS",
+    "MAX_DRAWS_PER_SIMULATION",
+    "StepChoice",
+    "choose_num_steps",
+    "kernel_scores",
+    "best_steps",
+]
 
 # Numbers of sampling steps among which a posterior chooses its default.
 STEP_GRID = (1, 2, 3, 5, 10)
 # Least number of posterior draws scored for each number of steps, over all simulations.
-STEP_CHOICE_DRAWS = 8_192
+STEP_CHOICE_DRAWS = 65_536
+# Most draws per simulation (fewer simulations get more draws each, up to this).
+MAX_DRAWS_PER_SIMULATION = 256
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,7 @@ class StepChoice:
     Attributes:
         num_steps: The chosen number of steps.
         grid: The numbers of steps scored.
-        scores: Mean energy score of each, in units of the standardized parameters.
+        scores: Mean kernel score of each (`kernel_scores`).
         standard_errors: Standard error of each score's difference to the best score.
         num_simulations: Number of held-out simulations scored.
         seconds: Wall time of the choice, in seconds.
@@ -60,17 +72,17 @@ class StepChoice:
     seconds: float
 
     def describe(self) -> str:
-        """One line for `repr` and logs, e.g. `3 (auto: best energy score of 1, 2, 3, 5, 10
+        """One line for `repr` and logs, e.g. `3 (auto: best kernel score of 1, 2, 3, 5, 10
         steps on 100 held-out simulations)`."""
         grid = ", ".join(str(k) for k in self.grid)
         return (
-            f"{self.num_steps} (auto: best energy score of {grid} steps on "
+            f"{self.num_steps} (auto: best kernel score of {grid} steps on "
             f"{self.num_simulations} held-out simulations)"
         )
 
 
-def one_standard_error_choice(grid: Sequence[int], scores: Tensor) -> Tuple[int, Tensor]:
-    """The fewest steps within one standard error of the best (the module's rule).
+def best_steps(grid: Sequence[int], scores: Tensor) -> Tuple[int, Tensor]:
+    """The steps with the lowest mean score (the module's rule).
 
     Arguments:
         grid: Numbers of steps, shape `(G,)`.
@@ -78,15 +90,67 @@ def one_standard_error_choice(grid: Sequence[int], scores: Tensor) -> Tuple[int,
 
     Returns:
         The chosen number of steps and the standard errors `(G,)` of the paired
-        differences to the best (zero with one simulation, where the best mean wins).
+        differences to it (zero with one simulation).
     """
     mean = scores.mean(1)  # (G,)
     best = int(mean.argmin())
     difference = scores - scores[best]  # (G, n), paired by simulation
     n = scores.shape[1]
     se = difference.std(1) / math.sqrt(n) if n > 1 else torch.zeros_like(mean)  # (G,)
-    eligible = [k for k, gap, e in zip(grid, mean - mean[best], se) if gap <= e]
-    return min(eligible), se
+    return int(grid[best]), se
+
+
+def _draws(
+    estimator: ConsistencyEstimator, condition: Tensor, m: int, steps: int, seed: int
+) -> Tensor:
+    """`m` standardized draws `(b, m, D)` for each of `b` conditions, noise fixed by `seed`."""
+    generator = torch.Generator().manual_seed(seed)
+    y = estimator.sample((m,), condition, num_steps=steps, generator=generator)
+    y = y.reshape(m, len(condition), -1) / estimator.theta_std  # (m, b, D)
+    return y.transpose(0, 1)
+
+
+@torch.no_grad()
+def kernel_scores(
+    estimator: ConsistencyEstimator,
+    theta: Tensor,
+    x: Tensor,
+    grid: Sequence[int],
+    draws_per_simulation: int,
+    seed: int = 0,
+    chunk: int = 8_192,
+) -> Tensor:
+    r"""Kernel scores (module docstring) of each number of steps at each simulation.
+
+    Arguments:
+        estimator: The consistency model.
+        theta: Parameters of shape `(n, *theta_shape)`.
+        x: Simulations of shape `(n, *x_shape)`.
+        grid: Numbers of steps, shape `(G,)`.
+        draws_per_simulation: Draws $m \geq 2$ per simulation and number of steps.
+        seed: Seed of the sampling noise, the same for each number of steps.
+        chunk: Largest number of draws per network call.
+
+    Returns:
+        Scores of shape `(G, n)`, lower is better.
+    """
+    n, dim, m = len(theta), estimator.theta_std.numel(), draws_per_simulation
+    device = estimator.theta_std.device
+    per_call = max(1, chunk // m)
+    scores = torch.empty(len(grid), n)
+    for i in range(0, n, per_call):
+        truth = theta[i : i + per_call].to(device).reshape(-1, dim) / estimator.theta_std
+        condition = x[i : i + per_call].to(device)
+        base = _draws(estimator, condition, m, UNCHOSEN_STEPS, seed)  # (b, m, D)
+        bandwidth = 0.5 * torch.cdist(base, base).flatten(1).median(1).values  # (b,)
+        two_h2 = 2 * bandwidth.clamp(min=1e-12)[:, None] ** 2  # (b, 1)
+        for g, steps in enumerate(grid):
+            y = _draws(estimator, condition, m, steps, seed)  # (b, m, D)
+            to_truth = torch.exp(-((y - truth[:, None]) ** 2).sum(-1) / two_h2).mean(1)
+            pairs = torch.exp(-(torch.cdist(y, y) ** 2) / two_h2[:, :, None]).sum((1, 2))
+            spread = (pairs - m) / (m * (m - 1))  # off-diagonal mean, (b,)
+            scores[g, i : i + per_call] = (0.5 * spread - to_truth).cpu()
+    return scores
 
 
 def choose_num_steps(
@@ -105,7 +169,8 @@ def choose_num_steps(
         theta: Held-out parameters of shape `(n, *theta_shape)`, `n >= 1`.
         x: Their simulations of shape `(n, *x_shape)`.
         grid: Numbers of steps to score, each valid for the estimator's schedule.
-        min_draws: Least number of draws per number of steps, over all simulations.
+        min_draws: Least number of draws per number of steps, over all simulations (at
+            least 16 and at most `MAX_DRAWS_PER_SIMULATION` per simulation).
         max_pairs: Most simulations scored (the first ones).
         seed: Seed of the sampling noise (the same for each number of steps).
 
@@ -118,10 +183,10 @@ def choose_num_steps(
     for k in grid:
         estimator.schedule.sampling_times(k)  # validates
     start = time.perf_counter()
-    scores = torch.stack(
-        [energy_scores(estimator, theta, x, min_draws, max_pairs, seed, num_steps=k) for k in grid]
-    )  # (G, n)
-    chosen, se = one_standard_error_choice(grid, scores)
+    theta, x = theta[:max_pairs], x[:max_pairs]
+    m = min(MAX_DRAWS_PER_SIMULATION, max(16, math.ceil(min_draws / len(theta))))
+    scores = kernel_scores(estimator, theta, x, grid, m, seed)  # (G, n)
+    chosen, se = best_steps(grid, scores)
     return StepChoice(
         num_steps=chosen,
         grid=grid,

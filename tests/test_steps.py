@@ -6,40 +6,45 @@ import pytest
 import torch
 
 from sbi_cmpe import consistency_nn
-from sbi_cmpe.steps import STEP_GRID, choose_num_steps, one_standard_error_choice
-from sbi_cmpe.validation import energy_scores
+from sbi_cmpe.steps import STEP_GRID, best_steps, choose_num_steps, kernel_scores
 from tests.conftest import Recorder, make_inference
 
 
-def _scores(means, spread=0.01, n=400):
-    """Per-simulation scores `(G, n)` with exactly the given means: a part shared by all
-    numbers of steps plus alternating noise of size `spread` (mean zero, its own sign
-    pattern per row)."""
-    shared = torch.randn(n)
-    shared = shared - shared.mean()
-    signs = torch.tensor([1.0, -1.0]).repeat(n // 2)  # (n,)
-    rows = [torch.roll(signs, shifts=g) * spread for g in range(len(means))]
-    return shared + torch.stack(rows) + torch.tensor(means)[:, None]
+class _Sampler(torch.nn.Module):
+    """Draws from N(x, 0.1^2) in 3 and 5 steps, blurred in 1 and 2 steps (by noise of sd
+    0.15 and 0.1), shifted by 0.05 in 10: accuracy against steps, in miniature."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("theta_std", torch.ones(1))
+
+    def sample(self, shape, condition, num_steps=None, generator=None):
+        z = torch.randn((*shape, len(condition), 1), generator=generator)
+        blur = torch.randn((*shape, len(condition), 1), generator=generator)
+        y = condition + 0.1 * z
+        if num_steps in (1, 2):
+            y = y + (0.15 if num_steps == 1 else 0.1) * blur
+        if num_steps == 10:
+            y = y + 0.05
+        return y
 
 
-def test_rule_takes_a_clear_best():
-    grid = (1, 2, 3, 5, 10)
-    chosen, se = one_standard_error_choice(grid, _scores([0.9, 0.5, 0.3, 0.2, 0.25]))
-    assert chosen == 5
-    assert se.shape == (5,) and se[3] == 0
+def test_kernel_score_finds_the_bottom_of_the_curve():
+    x = torch.randn(400, 1)
+    theta = x + 0.1 * torch.randn(400, 1)
+    scores = kernel_scores(_Sampler(), theta, x, (1, 2, 3, 10), draws_per_simulation=64)
+    assert scores.shape == (4, 400)
+    chosen, se = best_steps((1, 2, 3, 10), scores)
+    assert chosen == 3 and se[2] == 0
+    mean = scores.mean(1)
+    # Blur and bias are each resolved by more than three standard errors.
+    assert torch.all((mean - mean[2])[[0, 1, 3]] > 3 * se[[0, 1, 3]])
 
 
-def test_rule_prefers_fewer_steps_within_one_standard_error():
-    # 3 and 5 steps differ by far less than the noise of their paired difference.
-    grid = (1, 2, 3, 5, 10)
-    means = [0.9, 0.5, 0.2005, 0.2, 0.3]
-    assert one_standard_error_choice(grid, _scores(means, spread=0.1))[0] == 3
-    # With little noise the same gap is resolved, and the best wins.
-    assert one_standard_error_choice(grid, _scores(means, spread=1e-5))[0] == 5
-
-
-def test_rule_with_one_simulation_takes_the_best_mean():
-    chosen, se = one_standard_error_choice((1, 3), torch.tensor([[0.5], [0.4]]))
+def test_rule_takes_the_lowest_mean():
+    chosen, se = best_steps((1, 2, 5), torch.tensor([[0.3, 0.5], [0.2, 0.2], [0.25, 0.2]]))
+    assert chosen == 2 and se[1] == 0 and se[0] > 0
+    chosen, se = best_steps((1, 3), torch.tensor([[0.5], [0.4]]))
     assert chosen == 3 and torch.all(se == 0)
 
 
@@ -53,14 +58,13 @@ def trained(tiny_builder):
 def test_choice_is_the_rule_applied_to_energy_scores(trained):
     net = trained._neural_net
     theta, x = trained._validation_data()
-    choice = choose_num_steps(net, theta, x, grid=(3, 1, 2, 2), min_draws=256)
+    choice = choose_num_steps(net, theta, x, grid=(3, 1, 2, 2), min_draws=320)
     assert choice.grid == (1, 2, 3) and choice.num_simulations == len(theta)
-    scores = torch.stack(
-        [energy_scores(net, theta, x, min_draws=256, num_steps=k) for k in (1, 2, 3)]
-    )
-    assert choice.num_steps == one_standard_error_choice((1, 2, 3), scores)[0]
+    m = 320 // len(theta)  # at least 16 draws per simulation
+    scores = kernel_scores(net, theta, x, (1, 2, 3), draws_per_simulation=max(16, m))
+    assert choice.num_steps == best_steps((1, 2, 3), scores)[0]
     assert choice.scores == tuple(round(float(s), 6) for s in scores.mean(1))
-    again = choose_num_steps(net, theta, x, grid=(1, 2, 3), min_draws=256)
+    again = choose_num_steps(net, theta, x, grid=(1, 2, 3), min_draws=320)
     assert again.num_steps == choice.num_steps and again.scores == choice.scores
     assert choice.seconds >= 0
 
