@@ -4,11 +4,20 @@ A consistency model's accuracy against its number of sampling steps $K$ is U-sha
 where the bottom lies depends on the posterior: one step is blurry, many steps add up the
 errors of the network at small noise levels. After training, `CMPEInference.train` scores
 each $K$ of a small grid (`STEP_GRID`) on the held-out validation simulations
-$(\theta_i, x_i)$ and keeps the best, $K^* = \arg\min_K \bar s_K$, where $\bar s_K$ is the
-mean score of $K$ steps over the simulations. The standard errors of the paired differences
-$s_K - s_{K^*}$ are kept beside it, to show how clearly the validation set resolved the
-choice. (Taking the fewest steps within one standard error of the best would favour one
-step, the blurriest, whenever the validation set is small.)
+$(\theta_i, x_i)$. It keeps the default $K_0$ = `UNCHOSEN_STEPS` (3), the best on average
+over the benchmark's tasks, unless the best-scoring $K_b = \arg\min_K \bar s_K$ beats it
+clearly:
+
+$$
+K^* = K_b \text{ if } \bar s_{K_0} - \bar s_{K_b} > z\, \mathrm{se}(s_{K_0} - s_{K_b}),
+\text{ else } K_0,
+$$
+
+where $s_K$ are the per-simulation scores of $K$ steps, $\bar s_K$ their mean, se the
+standard error of the paired differences and $z$ = `SWITCH_Z` (2). A validation set holds
+few simulations (100 of 1,000), and a choice on a difference it cannot resolve costs more
+than it gains: the score's noise is of the size of the differences between neighbouring
+numbers of steps, while those differences are large in C2ST.
 
 The score is the Gaussian kernel score, a strictly proper scoring rule,
 $S(q, \theta_i) = \tfrac12 \mathbb{E}\, k(Y, Y') - \mathbb{E}\, k(Y, \theta_i)$ with
@@ -37,6 +46,7 @@ __all__ = [
     "STEP_GRID",
     "STEP_CHOICE_DRAWS",
     "MAX_DRAWS_PER_SIMULATION",
+    "SWITCH_Z",
     "StepChoice",
     "choose_num_steps",
     "kernel_scores",
@@ -49,6 +59,8 @@ STEP_GRID = (1, 2, 3, 5, 10)
 STEP_CHOICE_DRAWS = 65_536
 # Most draws per simulation (fewer simulations get more draws each, up to this).
 MAX_DRAWS_PER_SIMULATION = 256
+# Standard errors by which another number of steps must beat the default to replace it.
+SWITCH_Z = 2.0
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,7 @@ class StepChoice:
         num_steps: The chosen number of steps.
         grid: The numbers of steps scored.
         scores: Mean kernel score of each (`kernel_scores`).
-        standard_errors: Standard error of each score's difference to the best score.
+        standard_errors: Standard error of each score's paired difference to the default's.
         num_simulations: Number of held-out simulations scored.
         seconds: Wall time of the choice, in seconds.
     """
@@ -72,32 +84,42 @@ class StepChoice:
     seconds: float
 
     def describe(self) -> str:
-        """One line for `repr` and logs, e.g. `3 (auto: best kernel score of 1, 2, 3, 5, 10
-        steps on 100 held-out simulations)`."""
+        """One line for `repr` and logs, e.g. `3 (auto: kernel score of 1, 2, 3, 5, 10 steps
+        on 100 held-out simulations)`."""
         grid = ", ".join(str(k) for k in self.grid)
         return (
-            f"{self.num_steps} (auto: best kernel score of {grid} steps on "
+            f"{self.num_steps} (auto: kernel score of {grid} steps on "
             f"{self.num_simulations} held-out simulations)"
         )
 
 
-def best_steps(grid: Sequence[int], scores: Tensor) -> Tuple[int, Tensor]:
-    """The steps with the lowest mean score (the module's rule).
+def best_steps(
+    grid: Sequence[int], scores: Tensor, default: int = UNCHOSEN_STEPS, z: float = SWITCH_Z
+) -> Tuple[int, Tensor]:
+    """The default steps, unless another number of steps scores clearly better (module rule).
 
     Arguments:
-        grid: Numbers of steps, shape `(G,)`.
+        grid: Numbers of steps, shape `(G,)`; the default must be one of them.
         scores: Per-simulation scores of shape `(G, n)`, lower is better.
+        default: The number of steps kept without clear evidence against it.
+        z: Standard errors by which the best must beat the default.
 
     Returns:
         The chosen number of steps and the standard errors `(G,)` of the paired
-        differences to it (zero with one simulation).
+        differences to the default (zero with one simulation, where the default stays).
     """
+    grid = [int(k) for k in grid]
+    if default not in grid:
+        raise ValueError(f"The default {default} steps must be in the grid {grid}.")
     mean = scores.mean(1)  # (G,)
-    best = int(mean.argmin())
-    difference = scores - scores[best]  # (G, n), paired by simulation
+    home = grid.index(default)
+    difference = scores - scores[home]  # (G, n), paired by simulation
     n = scores.shape[1]
     se = difference.std(1) / math.sqrt(n) if n > 1 else torch.zeros_like(mean)  # (G,)
-    return int(grid[best]), se
+    best = int(mean.argmin())
+    gain = float(mean[home] - mean[best])
+    clear = n > 1 and gain > z * float(se[best])
+    return (grid[best] if clear else default), se
 
 
 def _draws(
@@ -168,7 +190,8 @@ def choose_num_steps(
         estimator: The trained consistency model.
         theta: Held-out parameters of shape `(n, *theta_shape)`, `n >= 1`.
         x: Their simulations of shape `(n, *x_shape)`.
-        grid: Numbers of steps to score, each valid for the estimator's schedule.
+        grid: Numbers of steps to score, each valid for the estimator's schedule; the
+            default `UNCHOSEN_STEPS` is always scored.
         min_draws: Least number of draws per number of steps, over all simulations (at
             least 16 and at most `MAX_DRAWS_PER_SIMULATION` per simulation).
         max_pairs: Most simulations scored (the first ones).
@@ -179,7 +202,7 @@ def choose_num_steps(
     """
     if len(theta) == 0:
         raise ValueError("Choosing the number of steps needs at least one held-out simulation.")
-    grid = tuple(sorted(set(int(k) for k in grid)))
+    grid = tuple(sorted(set(int(k) for k in grid) | {UNCHOSEN_STEPS}))
     for k in grid:
         estimator.schedule.sampling_times(k)  # validates
     start = time.perf_counter()

@@ -127,7 +127,7 @@ def test_repr(posteriors):
     steps = posterior.estimator.step_choice.num_steps
     text = repr(posterior)
     assert text.startswith(
-        f"ConsistencyPosterior(theta_shape=(3,), x_shape=(3,), num_steps={steps} (auto: best "
+        f"ConsistencyPosterior(theta_shape=(3,), x_shape=(3,), num_steps={steps} (auto: "
         "kernel score of 1, 2, 3, 5, 10 steps on 30 held-out simulations), "
     )
     assert "prior=BoxUniform" in text

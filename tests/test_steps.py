@@ -39,13 +39,25 @@ def test_kernel_score_finds_the_bottom_of_the_curve():
     mean = scores.mean(1)
     # Blur and bias are each resolved by more than three standard errors.
     assert torch.all((mean - mean[2])[[0, 1, 3]] > 3 * se[[0, 1, 3]])
+    # From a blurry default (2 steps), the clear evidence moves the choice to 3.
+    assert best_steps((1, 2, 3, 10), scores, default=2)[0] == 3
 
 
-def test_rule_takes_the_lowest_mean():
-    chosen, se = best_steps((1, 2, 5), torch.tensor([[0.3, 0.5], [0.2, 0.2], [0.25, 0.2]]))
-    assert chosen == 2 and se[1] == 0 and se[0] > 0
-    chosen, se = best_steps((1, 3), torch.tensor([[0.5], [0.4]]))
-    assert chosen == 3 and torch.all(se == 0)
+def test_rule_keeps_the_default_without_clear_evidence():
+    grid = (1, 3, 5)
+    # 5 steps beat the default by 0.05 on average, and by exactly 0.05 on each simulation.
+    clear = torch.tensor([[0.9, 0.8, 0.7, 0.6], [0.5, 0.4, 0.3, 0.2], [0.45, 0.35, 0.25, 0.15]])
+    chosen, se = best_steps(grid, clear)
+    assert chosen == 5 and se[1] == 0 and se[2] < 1e-6
+    # The same mean gain, spread unevenly over the simulations: within two standard errors.
+    noisy = clear.clone()
+    noisy[2] = torch.tensor([0.20, 0.50, 0.35, 0.15])
+    chosen, se = best_steps(grid, noisy)
+    assert chosen == 3 and se[2] > 0.05 / 2
+    # One simulation gives no standard error: the default stays.
+    assert best_steps(grid, clear[:, :1])[0] == 3
+    with pytest.raises(ValueError, match="must be in the grid"):
+        best_steps((1, 2), clear[:2])
 
 
 @pytest.fixture
@@ -58,7 +70,7 @@ def trained(tiny_builder):
 def test_choice_is_the_rule_applied_to_energy_scores(trained):
     net = trained._neural_net
     theta, x = trained._validation_data()
-    choice = choose_num_steps(net, theta, x, grid=(3, 1, 2, 2), min_draws=320)
+    choice = choose_num_steps(net, theta, x, grid=(1, 2, 2), min_draws=320)  # 3 added
     assert choice.grid == (1, 2, 3) and choice.num_simulations == len(theta)
     m = 320 // len(theta)  # at least 16 draws per simulation
     scores = kernel_scores(net, theta, x, (1, 2, 3), draws_per_simulation=max(16, m))

@@ -51,14 +51,17 @@ def main(source: str, target: str, config: str) -> None:
         extra = workflow.sample(num_samples=draws, conditions={"x": x_o[None]}, steps=steps)
         samples.append(np.concatenate([timed["theta"][0], extra["theta"][0]], axis=0))
     backend = keras.backend.backend()
-    np.savez(
-        target,
-        samples=np.stack(samples),
-        train_time_s=train_time,
-        sample_time_s=np.array(times),
-        optimizer_steps=epochs * batches,
-        versions=f"bayesflow {bf.__version__}, keras {keras.__version__} on {backend}",
-    )
+    partial = f"{target}.partial"
+    with open(partial, "wb") as f:  # then renamed: a killed run leaves no half-written file
+        np.savez(
+            f,
+            samples=np.stack(samples),
+            train_time_s=train_time,
+            sample_time_s=np.array(times),
+            optimizer_steps=epochs * batches,
+            versions=f"bayesflow {bf.__version__}, keras {keras.__version__} on {backend}",
+        )
+    os.replace(partial, target)
 
 
 if __name__ == "__main__":

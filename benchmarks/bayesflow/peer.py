@@ -36,6 +36,7 @@ import numpy as np
 import sbi
 import torch
 from sbi.utils.metrics import c2st
+from sbi.utils.sbiutils import within_support
 
 from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.cache import simulations
@@ -118,18 +119,16 @@ def main() -> None:
             cfg.update(draws=args.draws, seed=args.seed)
             target = exchange / f"{args.config}_{name}_{budget}_{args.seed}_out.npz"
             script = Path(__file__).with_name("bf_train.py")
-            subprocess.run(
-                [args.bf_python, str(script), str(source), str(target), json.dumps(cfg)],
-                check=True,
-                env=env,
-            )
+            if not target.exists():  # a finished training is kept (resumable)
+                command = [args.bf_python, str(script), str(source), str(target), json.dumps(cfg)]
+                subprocess.run(command, check=True, env=env)
             result = np.load(target)
             per_draw = [float(t) / args.draws for t in result["sample_time_s"]]
             rows = []
             for j, obs in enumerate(args.observations):
                 draws = torch.as_tensor(result["samples"][j]).float()
                 finite = torch.isfinite(draws).all(1)
-                inside = finite & torch.isfinite(task.prior.log_prob(draws.nan_to_num()))
+                inside = finite & within_support(task.prior, draws.nan_to_num())
                 kept = draws[inside][: args.draws]
                 reference = task.reference_samples(obs, args.draws)
                 with warnings.catch_warnings():
