@@ -56,9 +56,9 @@ __all__ = [
 # Numbers of sampling steps among which a posterior chooses its default.
 STEP_GRID = (1, 2, 3, 5, 10)
 # Least number of posterior draws scored for each number of steps, over all simulations.
-STEP_CHOICE_DRAWS = 65_536
+STEP_CHOICE_DRAWS = 16_384
 # Most draws per simulation (fewer simulations get more draws each, up to this).
-MAX_DRAWS_PER_SIMULATION = 256
+MAX_DRAWS_PER_SIMULATION = 128
 # Standard errors by which another number of steps must beat the default to replace it.
 SWITCH_Z = 2.0
 
@@ -167,7 +167,7 @@ def kernel_scores(
         bandwidth = 0.5 * torch.cdist(base, base).flatten(1).median(1).values  # (b,)
         two_h2 = 2 * bandwidth.clamp(min=1e-12)[:, None] ** 2  # (b, 1)
         for g, steps in enumerate(grid):
-            y = _draws(estimator, condition, m, steps, seed)  # (b, m, D)
+            y = base if steps == UNCHOSEN_STEPS else _draws(estimator, condition, m, steps, seed)
             to_truth = torch.exp(-((y - truth[:, None]) ** 2).sum(-1) / two_h2).mean(1)
             pairs = torch.exp(-(torch.cdist(y, y) ** 2) / two_h2[:, :, None]).sum((1, 2))
             spread = (pairs - m) / (m * (m - 1))  # off-diagonal mean, (b,)
