@@ -61,8 +61,14 @@ def test_rule_keeps_the_default_without_clear_evidence():
 
 
 @pytest.fixture
-def trained(tiny_builder):
-    inference, theta, x = make_inference(tiny_builder, n=200)
+def auto_builder():
+    """A small network whose posterior chooses its steps after training."""
+    return consistency_nn(hidden_features=32, num_layers=1, time_embedding_dim=8, num_steps="auto")
+
+
+@pytest.fixture
+def trained(auto_builder):
+    inference, theta, x = make_inference(auto_builder, n=200)
     inference.append_simulations(theta, x).train(max_num_epochs=3)
     return inference
 
@@ -90,9 +96,9 @@ def test_choice_errors(trained):
         choose_num_steps(net, theta, x, grid=(0, 3))
 
 
-def test_training_chooses_the_default_steps_and_logs_them(tiny_builder):
+def test_training_chooses_the_default_steps_and_logs_them(auto_builder):
     tracker = Recorder()
-    inference, theta, x = make_inference(tiny_builder, n=200, tracker=tracker)
+    inference, theta, x = make_inference(auto_builder, n=300, dim=3, tracker=tracker)
     inference.append_simulations(theta, x).train(max_num_epochs=2)
     net = inference._neural_net
     assert net.auto_steps and net.step_choice.grid == STEP_GRID
@@ -103,21 +109,31 @@ def test_training_chooses_the_default_steps_and_logs_them(tiny_builder):
     assert posterior.num_steps == net.num_steps
     assert inference.build_posterior(num_steps=2).num_steps == 2  # a number overrides
     assert inference.build_posterior(num_steps=None).num_steps == net.num_steps
+    text = repr(posterior)
+    assert text.startswith(
+        f"ConsistencyPosterior(theta_shape=(3,), x_shape=(3,), num_steps={net.num_steps} (auto: "
+        "kernel score of 1, 2, 3, 5, 10 steps on 30 held-out simulations), "
+    )
     restored = pickle.loads(pickle.dumps(posterior))
-    assert restored.num_steps == net.num_steps and repr(restored) == repr(posterior)
+    assert restored.num_steps == net.num_steps and repr(restored) == text
+    posterior.num_steps = 7 if net.num_steps != 7 else 2  # a number set by hand shows as it is
+    assert f"num_steps={posterior.num_steps}, eps=" in repr(posterior)
     # A second round chooses again.
     inference.append_simulations(theta, x).train(max_num_epochs=1)
     assert len(inference.summary["num_steps"]) == 2
 
 
-def test_a_number_given_to_the_network_is_kept():
-    build = consistency_nn(hidden_features=16, num_layers=1, time_embedding_dim=8, num_steps=4)
+@pytest.mark.parametrize("steps", [3, 4])
+def test_a_number_given_to_the_network_is_kept(steps):
+    build = consistency_nn(hidden_features=16, num_layers=1, time_embedding_dim=8, num_steps=steps)
+    if steps == 3:
+        build = consistency_nn(hidden_features=16, num_layers=1, time_embedding_dim=8)  # default
     inference, theta, x = make_inference(build, n=100)
     inference.append_simulations(theta, x).train(max_num_epochs=1)
     assert not inference._neural_net.auto_steps
     assert inference._neural_net.step_choice is None
     assert "num_steps" not in inference.summary
-    assert inference.build_posterior().num_steps == 4
+    assert inference.build_posterior().num_steps == steps
 
 
 @pytest.mark.parametrize("bad", ["fast", "AUTO", 0, 2.5])
