@@ -33,7 +33,7 @@ def consistency_nn(
     z_score_theta: Optional[Literal["independent", "structured", "none"]] = "independent",
     z_score_x: Optional[Literal["independent", "structured", "none"]] = "independent",
     schedule: Optional[NoiseSchedule] = None,
-    num_steps: Union[int, Literal["auto"]] = 3,
+    num_steps: Union[int, Literal["auto"]] = "auto",
     density: bool = False,
     **kwargs,
 ) -> Callable[[Tensor, Tensor], ConsistencyEstimator]:
@@ -45,11 +45,12 @@ def consistency_nn(
     z-scoring statistics of $\theta$ and $x$.
 
     The default network is 128 wide with 3 residual blocks: the authors' 256 is more
-    accurate but takes about twice the time per training step and per draw. Three sampling
-    steps are the low end of the U-shaped curve of accuracy against steps; `num_steps="auto"`
-    lets training choose them instead (`sbi_cmpe.steps`), which did not beat 3 on the
-    benchmark. Evidence: `benchmarks/TUNING.md#network-size-and-noise-schedule`,
-    `#sampling-steps` and `#automatic-steps`.
+    accurate but takes about twice the time per training step and per draw. Accuracy against
+    sampling steps is U-shaped with its bottom where the posterior puts it; by default training
+    keeps 3 steps, the bottom on average, unless its validation simulations clearly prefer
+    another number (`sbi_cmpe.steps`). Evidence:
+    `benchmarks/TUNING.md#network-size-and-noise-schedule`, `#sampling-steps` and
+    `#automatic-steps`.
 
     Arguments:
         model: `"mlp"` (sbi's `VectorFieldMLP`) or `"ada_mlp"` (`VectorFieldAdaMLP`).
@@ -67,7 +68,7 @@ def consistency_nn(
             and keep that rule, pass `default_schedule(theta_dim, T=5.0)`.
         num_steps: Default number of sampling steps of the posterior; `"auto"` lets
             training choose it from 1, 2, 3, 5 and 10 by a kernel score on its validation
-            simulations (`sbi_cmpe.steps`, experimental).
+            simulations (`sbi_cmpe.steps`).
         density: Give the network a denoiser head, trained jointly by denoising score
             matching, so that the posterior has `log_prob`, `potential` and `map`
             (`sbi_cmpe.density`). It adds $D$ outputs to the network's last layer.

@@ -3,8 +3,8 @@ r"""Choosing a posterior's number of sampling steps from held-out simulations.
 A consistency model's accuracy against its number of sampling steps $K$ is U-shaped, and
 where the bottom lies depends on the posterior: one step is blurry, many steps add up the
 errors of the network at small noise levels. For a network built with
-`consistency_nn(num_steps="auto")`, `CMPEInference.train` scores after training each $K$ of a
-small grid (`STEP_GRID`) on the held-out validation simulations
+`consistency_nn(num_steps="auto")` (the default), `CMPEInference.train` scores after training
+each $K$ of a small grid (`STEP_GRID`) on the held-out validation simulations
 $(\theta_i, x_i)$. It keeps the default $K_0$ = `UNCHOSEN_STEPS` (3), the best on average
 over the benchmark's tasks, unless the best-scoring $K_b = \arg\min_K \bar s_K$ beats it
 clearly:

@@ -123,7 +123,10 @@ def test_no_density(posteriors):
 
 def test_repr(posteriors):
     text = repr(posteriors[3])
-    assert text.startswith("ConsistencyPosterior(theta_shape=(3,), x_shape=(3,), num_steps=3")
+    steps = posteriors[3].num_steps
+    assert text.startswith(
+        f"ConsistencyPosterior(theta_shape=(3,), x_shape=(3,), num_steps={steps} (auto: "
+    )
     assert "prior=BoxUniform" in text
 
 

@@ -62,8 +62,8 @@ def test_rule_keeps_the_default_without_clear_evidence():
 
 @pytest.fixture
 def auto_builder():
-    """A small network whose posterior chooses its steps after training."""
-    return consistency_nn(hidden_features=32, num_layers=1, time_embedding_dim=8, num_steps="auto")
+    """A small network whose posterior chooses its steps after training (the default)."""
+    return consistency_nn(hidden_features=32, num_layers=1, time_embedding_dim=8)
 
 
 @pytest.fixture
@@ -126,8 +126,6 @@ def test_training_chooses_the_default_steps_and_logs_them(auto_builder):
 @pytest.mark.parametrize("steps", [3, 4])
 def test_a_number_given_to_the_network_is_kept(steps):
     build = consistency_nn(hidden_features=16, num_layers=1, time_embedding_dim=8, num_steps=steps)
-    if steps == 3:
-        build = consistency_nn(hidden_features=16, num_layers=1, time_embedding_dim=8)  # default
     inference, theta, x = make_inference(build, n=100)
     inference.append_simulations(theta, x).train(max_num_epochs=1)
     assert not inference._neural_net.auto_steps
