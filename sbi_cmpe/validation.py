@@ -44,7 +44,6 @@ __all__ = [
     "OVERFIT_TOLERANCE",
     "validation_interval",
     "energy_score",
-    "energy_scores",
     "is_degraded",
     "StoppingRule",
 ]
@@ -75,7 +74,7 @@ def validation_interval(batches_per_epoch: int) -> int:
 
 
 @torch.no_grad()
-def energy_scores(
+def energy_score(
     estimator: ConsistencyEstimator,
     theta: Tensor,
     x: Tensor,
@@ -84,8 +83,8 @@ def energy_scores(
     seed: int = 0,
     num_steps: Optional[int] = None,
     chunk: int = 4_096,
-) -> Tensor:
-    r"""Energy scores of posterior draws at each simulation $(\theta_i, x_i)$.
+) -> float:
+    r"""Mean energy score of posterior draws at simulations $(\theta_i, x_i)$.
 
     The first `max_pairs` pairs are scored (a random subset: sbi's validation split is
     a random permutation). For each pair, $m$ draws $Y_j \sim q(\cdot \mid x_i)$ give the
@@ -94,7 +93,7 @@ def energy_scores(
     of the energy score, in units of the standardized parameters. It grows when draws are
     biased, too wide, or too narrow (a network that memorizes its training parameters).
     $m = \max(4, \lceil$ `min_draws` $/ n \rceil)$, and the noise is fixed by `seed`, so
-    that two calls on the same weights give the same scores.
+    that two calls on the same weights give the same score.
 
     Arguments:
         estimator: The consistency model.
@@ -107,7 +106,7 @@ def energy_scores(
         chunk: Largest number of draws per network call.
 
     Returns:
-        The scores, of shape `(min(n, max_pairs),)`.
+        The mean energy score over the scored pairs.
     """
     theta, x = theta[:max_pairs], x[:max_pairs]
     n, dim = len(theta), estimator.theta_std.numel()
@@ -115,7 +114,7 @@ def energy_scores(
     m = max(4, math.ceil(min_draws / n))
     generator = torch.Generator().manual_seed(seed)
     per_call = max(1, chunk // m)
-    scores = []
+    total = 0.0
     for i in range(0, n, per_call):
         truth = theta[i : i + per_call].to(device).reshape(-1, dim)  # (b, D)
         draws = estimator.sample(
@@ -126,35 +125,8 @@ def energy_scores(
         to_truth = (draws - truth).norm(dim=-1).mean(0)  # (b,)
         per_x = draws.transpose(0, 1)  # (b, m, D)
         spread = torch.cdist(per_x, per_x).sum((1, 2)) / (2 * m * (m - 1))  # (b,)
-        scores.append((to_truth - spread).cpu())
-    return torch.cat(scores)
-
-
-def energy_score(
-    estimator: ConsistencyEstimator,
-    theta: Tensor,
-    x: Tensor,
-    min_draws: int = VALIDATION_DRAWS,
-    max_pairs: int = VALIDATION_SIMULATIONS,
-    seed: int = 0,
-    num_steps: Optional[int] = None,
-) -> float:
-    """Mean of `energy_scores` over the scored pairs (the validation score of training).
-
-    Arguments:
-        estimator: The consistency model.
-        theta: Parameters of shape `(n, *theta_shape)`.
-        x: Simulations of shape `(n, *x_shape)`.
-        min_draws: Least number of draws in total.
-        max_pairs: Most pairs scored.
-        seed: Seed of the sampling noise.
-        num_steps: Sampling steps of the draws; `None` for the estimator's default.
-
-    Returns:
-        The mean energy score.
-    """
-    scores = energy_scores(estimator, theta, x, min_draws, max_pairs, seed, num_steps)
-    return scores.sum().item() / len(scores)
+        total += (to_truth - spread).sum().item()
+    return total / n
 
 
 def is_degraded(score: float, best: float, tolerance: float = OVERFIT_TOLERANCE) -> bool:

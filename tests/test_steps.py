@@ -73,7 +73,7 @@ def trained(auto_builder):
     return inference
 
 
-def test_choice_is_the_rule_applied_to_energy_scores(trained):
+def test_choice_is_the_rule_applied_to_kernel_scores(trained):
     net = trained._neural_net
     theta, x = trained._validation_data()
     choice = choose_num_steps(net, theta, x, grid=(1, 2, 2), min_draws=320)  # 3 added
