@@ -29,18 +29,16 @@ import datetime
 import json
 import os
 import subprocess
-import warnings
 from pathlib import Path
 
 import numpy as np
 import sbi
 import torch
-from sbi.utils.metrics import c2st
 from sbi.utils.sbiutils import within_support
 
 from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.cache import simulations
-from sbi_cmpe.benchmark.run import _machine
+from sbi_cmpe.benchmark.run import _machine, benchmark_c2st
 from sbi_cmpe.benchmark.store import append_rows, completed_rows
 from sbi_cmpe.benchmark.tasks import load_task
 
@@ -131,9 +129,7 @@ def main() -> None:
                 inside = finite & within_support(task.prior, draws.nan_to_num())
                 kept = draws[inside][: args.draws]
                 reference = task.reference_samples(obs, args.draws)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    score = c2st(kept[: len(reference)], reference[: len(kept)]).item()
+                score = benchmark_c2st(kept, reference)
                 row_note = f"{note}; {result['versions']}"
                 if inside.float().mean() < 1:
                     outside = 100 * (1 - inside.float().mean())

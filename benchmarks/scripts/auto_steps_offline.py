@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import csv
 import sys
-import warnings
 from pathlib import Path
 
 import torch
-from sbi.utils.metrics import c2st
 
 from sbi_cmpe.benchmark.cache import cached_posteriors
-from sbi_cmpe.benchmark.run import _sampling_seed
+from sbi_cmpe.benchmark.run import _sampling_seed, benchmark_c2st
 from sbi_cmpe.benchmark.tasks import load_task
 from sbi_cmpe.steps import choose_num_steps
 
@@ -61,9 +59,7 @@ def main(folder: str, seed: int) -> None:
                     num_steps=choice.num_steps,
                     show_progress_bars=False,
                 )
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    chosen.append(c2st(draws, task.reference_samples(obs, 10_000)).item())
+                chosen.append(benchmark_c2st(draws, task.reference_samples(obs, 10_000)))
         out.append(
             dict(
                 task=cached.task,

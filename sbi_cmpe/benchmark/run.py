@@ -23,6 +23,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import sbi
 import torch
 from sbi.utils.metrics import c2st
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from sbi_cmpe import __version__
@@ -33,7 +34,16 @@ from sbi_cmpe.benchmark.methods import Trained
 from sbi_cmpe.benchmark.store import COLUMNS, FolderLock, append_rows, completed_rows
 from sbi_cmpe.benchmark.tasks import Task, load_task
 
-__all__ = ["Settings", "Job", "run_benchmark", "run_job", "plan", "COLUMNS", "C2ST_NAME"]
+__all__ = [
+    "Settings",
+    "Job",
+    "run_benchmark",
+    "run_job",
+    "plan",
+    "benchmark_c2st",
+    "COLUMNS",
+    "C2ST_NAME",
+]
 
 C2ST_NAME = "sbi.utils.metrics.c2st (random forest, 5-fold, z-scored)"
 
@@ -266,13 +276,7 @@ def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
         score = float("nan")
         if task.reference_samples is not None and len(samples) > 1:
             reference = task.reference_samples(obs, settings.num_draws)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                score = c2st(
-                    samples[: len(reference)],
-                    reference[: len(samples)],
-                    classifier_kwargs={"n_jobs": settings.c2st_jobs},
-                ).item()
+            score = benchmark_c2st(samples, reference, settings.c2st_jobs)
         if len(samples) < settings.num_draws:
             note = f"{note}; only {len(samples)} draws within the time limit".strip("; ")
         num_steps = trained.posterior.num_steps if job.method.startswith("cmpe") else ""
@@ -302,6 +306,27 @@ def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
             )
         )
     return rows
+
+
+def benchmark_c2st(samples: Tensor, reference: Tensor, jobs: int = 1) -> float:
+    """The benchmark's C2ST (`C2ST_NAME`) of draws against reference draws, on as many of
+    each as the shorter has, with sklearn's warnings silenced.
+
+    Arguments:
+        samples: Posterior draws `(n, D)`.
+        reference: Reference posterior draws `(m, D)`.
+        jobs: Parallel jobs of the random forest (same result for any value).
+
+    Returns:
+        The C2ST accuracy (0.5 is best).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return c2st(
+            samples[: len(reference)],
+            reference[: len(samples)],
+            classifier_kwargs={"n_jobs": jobs},
+        ).item()
 
 
 def _choice_note(trained: Trained) -> str:
