@@ -1,19 +1,28 @@
 """Simulations: checks of new ones (types, dtypes, shapes and values, with messages that name
-the problem), and their training batches."""
+the problem), of the proposal they came from and of the loader arguments, and their training
+batches."""
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 import torch
+from sbi.utils.restriction_estimator import RestrictedPrior
 from sbi.utils.sbiutils import handle_invalid_x, warn_if_invalid_for_zscoring, within_support
 from torch import Tensor
 from torch.distributions import Distribution
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
-__all__ = ["checked_simulations", "indexed_batches", "valid_simulations"]
+__all__ = [
+    "check_loader_arguments",
+    "check_proposal",
+    "checked_simulations",
+    "indexed_batches",
+    "valid_simulations",
+]
 
 
 def indexed_batches(loader: DataLoader) -> DataLoader:
@@ -165,3 +174,42 @@ def valid_simulations(
                 stacklevel=3,
             )
     return theta, x
+
+
+def check_loader_arguments(dataloader_kwargs: Optional[dict]) -> None:
+    """Refuse `dataloader_kwargs` that torch's `DataLoader` would not take."""
+    if dataloader_kwargs is None:
+        return
+    if not isinstance(dataloader_kwargs, dict):
+        raise TypeError(f"dataloader_kwargs must be a dict or None, got {dataloader_kwargs!r}.")
+    known = set(inspect.signature(DataLoader.__init__).parameters) - {"self", "dataset"}
+    unknown = sorted(set(dataloader_kwargs) - known)
+    if unknown:
+        raise TypeError(
+            f"dataloader_kwargs has arguments that DataLoader does not take: {unknown}."
+        )
+
+
+def check_proposal(proposal: Any, prior: Optional[Distribution]) -> None:
+    """Refuse proposals other than the prior and truncations of it (sbi's `RestrictedPrior`).
+
+    Arguments:
+        proposal: The proposal passed to `append_simulations`.
+        prior: The trainer's prior; `None` (an empty prior) accepts any `RestrictedPrior`.
+    """
+    if proposal is None or proposal is prior:
+        return
+    if isinstance(proposal, RestrictedPrior):
+        if proposal._prior is prior or prior is None:
+            return
+        raise ValueError(
+            "The RestrictedPrior passed as proposal truncates another prior than this "
+            "trainer's; build it from the prior given to CMPEInference."
+        )
+    raise ValueError(
+        "CMPEInference trains on theta from the prior or from a truncated prior "
+        f"(sbi's RestrictedPrior, as in TSNPE), but a {type(proposal).__name__} was "
+        "passed as proposal: training on it would need a loss correction (atomic or "
+        "sequential NPE), so the posterior would be silently biased. Pass proposal=None, "
+        "a RestrictedPrior, or use sbi's NPE for sequential inference."
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 import warnings
 from copy import deepcopy
@@ -14,20 +13,24 @@ from sbi.inference.potentials.posterior_based_potential import (
 )
 from sbi.inference.trainers.base import NeuralInference
 from sbi.sbi_types import Tracker
-from sbi.utils.restriction_estimator import RestrictedPrior
 from sbi.utils.sbiutils import (
     ImproperEmpirical,
     mask_sims_from_prior,
 )
 from torch import Tensor
 from torch.distributions import Distribution
-from torch.utils.data import DataLoader
 from torch.utils.tensorboard.writer import SummaryWriter
 from tqdm.auto import tqdm
 from typing_extensions import Self
 
 from sbi_cmpe import arguments
-from sbi_cmpe.data import checked_simulations, indexed_batches, valid_simulations
+from sbi_cmpe.data import (
+    check_loader_arguments,
+    check_proposal,
+    checked_simulations,
+    indexed_batches,
+    valid_simulations,
+)
 from sbi_cmpe.defaults import default_learning_rate, default_num_steps
 from sbi_cmpe.estimator import UNCHOSEN_STEPS, ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
@@ -38,20 +41,6 @@ from sbi_cmpe.training_loop import Run, run_epochs
 from sbi_cmpe.validation import energy_score, validation_interval
 
 __all__ = ["CMPEInference"]
-
-
-def _check_loader_arguments(dataloader_kwargs: Optional[dict]) -> None:
-    """Refuse `dataloader_kwargs` that torch's `DataLoader` would not take."""
-    if dataloader_kwargs is None:
-        return
-    if not isinstance(dataloader_kwargs, dict):
-        raise TypeError(f"dataloader_kwargs must be a dict or None, got {dataloader_kwargs!r}.")
-    known = set(inspect.signature(DataLoader.__init__).parameters) - {"self", "dataset"}
-    unknown = sorted(set(dataloader_kwargs) - known)
-    if unknown:
-        raise TypeError(
-            f"dataloader_kwargs has arguments that DataLoader does not take: {unknown}."
-        )
 
 
 class CMPEInference(NeuralInference):
@@ -171,7 +160,7 @@ class CMPEInference(NeuralInference):
         Returns:
             The trainer itself, for chaining.
         """
-        self._check_proposal(proposal)
+        check_proposal(proposal, self._prior)
         prior = None if isinstance(self._prior, ImproperEmpirical) else self._prior
         theta, x = checked_simulations(
             theta,
@@ -196,25 +185,6 @@ class CMPEInference(NeuralInference):
                 theta_all, torch.ones(len(theta_all), device=self._device)
             )
         return self
-
-    def _check_proposal(self, proposal: Any) -> None:
-        """Refuse proposals other than the prior and truncations of it."""
-        if proposal is None or proposal is self._prior:
-            return
-        if isinstance(proposal, RestrictedPrior):
-            if proposal._prior is self._prior or self._prior is None:
-                return
-            raise ValueError(
-                "The RestrictedPrior passed as proposal truncates another prior than this "
-                "trainer's; build it from the prior given to CMPEInference."
-            )
-        raise ValueError(
-            "CMPEInference trains on theta from the prior or from a truncated prior "
-            f"(sbi's RestrictedPrior, as in TSNPE), but a {type(proposal).__name__} was "
-            "passed as proposal: training on it would need a loss correction (atomic or "
-            "sequential NPE), so the posterior would be silently biased. Pass proposal=None, "
-            "a RestrictedPrior, or use sbi's NPE for sequential inference."
-        )
 
     # -------------------------------------------------------------- training
     def train(
@@ -276,7 +246,7 @@ class CMPEInference(NeuralInference):
         stop_after_epochs = arguments.positive_int("stop_after_epochs", stop_after_epochs)
         max_num_epochs = arguments.positive_int("max_num_epochs", max_num_epochs, allow_none=True)
         clip_max_norm = arguments.positive_float("clip_max_norm", clip_max_norm, allow_none=True)
-        _check_loader_arguments(dataloader_kwargs)
+        check_loader_arguments(dataloader_kwargs)
         num_sims = self.get_simulations()[0].shape[0]
         num_train = int((1 - validation_fraction) * num_sims)
         if num_train < 2 or num_sims - num_train < 1:
