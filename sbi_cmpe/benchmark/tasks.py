@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional
 
@@ -11,7 +12,7 @@ import torch
 from torch import Tensor
 from torch.distributions import Distribution
 
-__all__ = ["Task", "SBIBM_TASKS", "load_task"]
+__all__ = ["Task", "SBIBM_TASKS", "OWN_TASKS", "TASKS", "box_gaussian", "load_task"]
 
 # sbibm 1.0.6 tasks that run without Julia.
 SBIBM_TASKS = (
@@ -24,6 +25,9 @@ SBIBM_TASKS = (
     "bernoulli_glm",
     "bernoulli_glm_raw",
 )
+# Tasks of this package with references computed here (not sbibm's).
+OWN_TASKS = ("box_gaussian",)
+TASKS = SBIBM_TASKS + OWN_TASKS
 
 
 @dataclass
@@ -70,10 +74,81 @@ def _torch_load_allowing_pickles() -> Iterator[None]:
         torch.load = original
 
 
+def _mixture_per_simulation(params: dict) -> Callable[[Tensor], Tensor]:
+    """gaussian_mixture's simulator with one mixture component drawn per simulation.
+
+    sbibm 1.0.6 draws a single component per simulator call, so a batch of N parameters
+    shares one noise scale, while its reference posteriors use the mixture likelihood
+    `p(x | theta) = sum_k w_k N(x; f_k theta, s_k^2 I)` for every simulation. This draws
+    `k` for each row of `theta` `(N, D)`, as that likelihood says.
+    """
+    weights, factors, scales = (
+        params["mixture_weights"],
+        params["mixture_locs_factor"],
+        params["mixture_scales"],
+    )
+
+    def simulate(theta: Tensor) -> Tensor:
+        k = torch.multinomial(weights, len(theta), replacement=True)  # (N,)
+        noise = torch.randn_like(theta)  # (N, D)
+        return factors[k, None] * theta + scales[k, None] * noise
+
+    return simulate
+
+
+def box_gaussian(dim: int = 10, bound: float = 2.0, num_observations: int = 10) -> Task:
+    r"""A bounded-prior check with an exact reference: uniform prior, Gaussian likelihood.
+
+    $\theta \sim U[-b, b]^D$ and $x = \theta + \sigma \odot z$, $z \sim N(0, I_D)$, with
+    noise scales $\sigma_d$ log-spaced from 0.05 to 1.0, so that some dimensions are
+    resolved by the data and others are cut by the box. The posterior is
+    $N(\theta; x, \mathrm{diag}(\sigma^2))$ restricted to the box, a product of truncated
+    normals: the reference draws each dimension by rejection from its normal.
+
+    Arguments:
+        dim: Number of parameters D.
+        bound: Half-width b of the box.
+        num_observations: Number of observations; observation `i` is simulated from a
+            prior draw with a generator seeded by `i` (independent of any training seed).
+
+    Returns:
+        The task `box_gaussian` (or `box_gaussian_d{dim}` for another `dim`).
+    """
+    from sbi.utils import BoxUniform
+
+    prior = BoxUniform(-bound * torch.ones(dim), bound * torch.ones(dim))
+    scales = torch.logspace(math.log10(0.05), 0.0, dim)  # (D,)
+
+    def simulate(theta: Tensor) -> Tensor:
+        return theta + scales * torch.randn_like(theta)  # (N, D)
+
+    def observation(i: int) -> Tensor:
+        generator = torch.Generator().manual_seed(i)
+        theta = (2 * torch.rand(1, dim, generator=generator) - 1) * bound  # (1, D)
+        return theta + scales * torch.randn(1, dim, generator=generator)
+
+    def reference(i: int, n: int) -> Tensor:
+        x_o = observation(i)[0]  # (D,)
+        generator = torch.Generator().manual_seed(10_000 + i)
+        columns = []
+        for d in range(dim):  # independent truncated normals, each by rejection
+            kept = torch.empty(0)
+            while len(kept) < n:
+                draws = x_o[d] + scales[d] * torch.randn(4 * n, generator=generator)
+                kept = torch.cat([kept, draws[draws.abs() <= bound]])
+            columns.append(kept[:n])
+        return torch.stack(columns, dim=1)  # (n, D)
+
+    name = "box_gaussian" if dim == 10 else f"box_gaussian_d{dim}"
+    return Task(name, prior, simulate, observation, reference, num_observations)
+
+
 def load_task(name: str) -> Task:
-    """Load an sbibm task as a `Task` (needs the `benchmark` extra)."""
+    """Load a task by name: sbibm's (needs the `benchmark` extra) or one of `OWN_TASKS`."""
+    if name == "box_gaussian":
+        return box_gaussian()
     if name not in SBIBM_TASKS:
-        raise ValueError(f"Unknown task {name!r}; sbibm tasks here: {', '.join(SBIBM_TASKS)}.")
+        raise ValueError(f"Unknown task {name!r}; tasks here: {', '.join(TASKS)}.")
     try:
         import sbibm
     except ImportError as err:  # pragma: no cover - depends on the environment
@@ -86,6 +161,9 @@ def load_task(name: str) -> Task:
     def simulate(theta: Tensor) -> Tensor:
         with _torch_load_allowing_pickles():
             return simulator(theta)
+
+    if name == "gaussian_mixture":
+        simulate = _mixture_per_simulation(task.simulator_params)
 
     def reference(i: int, n: int) -> Tensor:
         samples = task.get_reference_posterior_samples(num_observation=i)
