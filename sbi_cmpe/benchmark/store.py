@@ -93,11 +93,11 @@ class FolderLock:
             self._file = None
 
 
-def _repair(csv_path: Path) -> None:
+def _repair(csv_path: Path, columns: Sequence[str] = COLUMNS) -> None:
     """Cut off a last row that a killed run left incomplete, with a warning.
 
     Only the end of the file is touched: a last line without its newline, or with another
-    number of fields than the header. A file whose header is not `COLUMNS` is refused, not
+    number of fields than the header. A file whose header is not `columns` is refused, not
     repaired. The repaired file replaces the old one atomically.
     """
     data = csv_path.read_bytes()
@@ -108,13 +108,13 @@ def _repair(csv_path: Path) -> None:
     if not data.endswith(b"\n") and len(lines) == 1:  # a cut-off header: nothing else
         kept: list = []
     else:
-        if next(csv.reader([header])) != COLUMNS:
+        if next(csv.reader([header])) != list(columns):
             raise ValueError(
                 f"{csv_path} is not a results CSV of this benchmark (its header has other "
                 "columns); give the run another --out."
             )
         kept = lines[:-1]  # drops the "" after the last newline, or the cut-off line
-        if len(kept) > 1 and len(next(csv.reader([kept[-1]]))) != len(COLUMNS):
+        if len(kept) > 1 and len(next(csv.reader([kept[-1]]))) != len(columns):
             kept = kept[:-1]
     removed = len(data) - len("".join(line + "\n" for line in kept).encode())
     if removed == 0:
@@ -129,13 +129,14 @@ def _repair(csv_path: Path) -> None:
     os.replace(partial, csv_path)
 
 
-def completed_rows(csv_path: str | Path) -> List[Dict[str, str]]:
+def completed_rows(csv_path: str | Path, columns: Sequence[str] = COLUMNS) -> List[Dict[str, str]]:
     """The complete rows of a results CSV (after removing a cut-off last line).
 
     Call it only while holding the folder's `FolderLock`: it may rewrite the file.
 
     Arguments:
         csv_path: The results CSV; a missing file has no rows.
+        columns: The columns its header must have.
 
     Returns:
         The rows, as dicts of strings.
@@ -143,20 +144,23 @@ def completed_rows(csv_path: str | Path) -> List[Dict[str, str]]:
     csv_path = Path(csv_path)
     if not csv_path.exists():
         return []
-    _repair(csv_path)
+    _repair(csv_path, columns)
     return list(iter_rows(csv_path))
 
 
-def append_rows(csv_path: str | Path, rows: Sequence[Dict]) -> None:
+def append_rows(
+    csv_path: str | Path, rows: Sequence[Dict], columns: Sequence[str] = COLUMNS
+) -> None:
     """Append `rows` in one write (with a header if the file is new), flushed to disk.
 
     Arguments:
         csv_path: The results CSV.
-        rows: Dicts with (at least) the keys of `COLUMNS`.
+        rows: Dicts with (at least) the keys of `columns`.
+        columns: The CSV's columns, in order.
     """
     csv_path = Path(csv_path)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), extrasaction="ignore")
     new = not csv_path.exists() or csv_path.stat().st_size == 0
     if new:
         writer.writeheader()
