@@ -11,7 +11,7 @@ from typing import Any, Optional, Union
 
 import torch
 from sbi.sbi_types import Shape
-from sbi.utils.sbiutils import within_support
+from sbi.utils.sbiutils import gradient_ascent, within_support
 from torch import Tensor
 from torch.distributions import constraints
 
@@ -259,6 +259,44 @@ class DensityMethods:
         return super().potential(
             self._checked_theta(theta), self._one_x(x, "potential"), track_gradients
         )
+
+    def _calculate_map(
+        self,
+        num_iter: int = 200,
+        num_to_optimize: int = 10,
+        learning_rate: float = 0.01,
+        init_method: Union[str, Tensor] = "posterior",
+        num_init_samples: int = 1_000,
+        save_best_every: int = 20,
+        show_progress_bars: bool = False,
+    ) -> Tensor:
+        """sbi's gradient ascent from the best starting points, which returns the best start
+        itself when no step of the ascent beats it.
+
+        sbi 0.27's `gradient_ascent` keeps its best start in the parameter space but maps what
+        it returns through the inverse of the prior's transform, so with a bounded prior a
+        start that no step improves comes back moved to `transform.inv(start)`, off the
+        posterior. Here the potentials of the starts are compared with the result's.
+        """
+        if isinstance(init_method, str):
+            inits = self.sample((num_init_samples,), show_progress_bars=False)  # (n, *θ)
+        else:
+            inits = init_method
+        potentials = self.potential_fn(inits).detach()  # (n,)
+        starts = inits[potentials.argsort()[-num_to_optimize:]]  # best last
+        found = gradient_ascent(
+            potential_fn=self.potential_fn,
+            inits=starts,
+            theta_transform=self.theta_transform,
+            num_iter=num_iter,
+            num_to_optimize=num_to_optimize,
+            learning_rate=learning_rate,
+            save_best_every=save_best_every,
+            show_progress_bars=show_progress_bars,
+        )[0]  # (1, *θ)
+        if self.potential_fn(found).max() >= potentials.max():
+            return found
+        return starts[-1:]
 
     def map(
         self,

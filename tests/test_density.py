@@ -330,3 +330,16 @@ def test_two_truncated_rounds_beat_one_round_on_two_moons():
     rounds.train(retrain_from_scratch=True)
     two = c2st(rounds.build_posterior().sample((10_000,), x=x_o), reference).item()
     assert two < single
+
+
+def test_map_keeps_its_best_start_under_a_bounded_prior():
+    """A start that no ascent step beats comes back unmoved (sbi 0.27 returns it through the
+    inverse of the box's transform, off the posterior)."""
+    from sbi.utils import BoxUniform
+
+    torch.manual_seed(0)
+    box = BoxUniform(-2 * torch.ones(2), 2 * torch.ones(2))
+    posterior = gaussian_posterior(box)
+    mode = torch.tensor([[0.5, -0.2]])
+    found = posterior.map(init_method=mode, num_to_optimize=1, num_iter=2, learning_rate=0.0)
+    assert torch.allclose(found, mode, atol=1e-5)
