@@ -36,7 +36,7 @@ def test_tutorial_runs(path, monkeypatch):
 
 
 def test_every_tutorial_is_committed_with_outputs():
-    assert len(TUTORIALS) == 4
+    assert len(TUTORIALS) == 5
     for path in TUTORIALS:
         notebook = nbformat.read(path, as_version=4)
         code = [c for c in notebook.cells if c.cell_type == "code"]
