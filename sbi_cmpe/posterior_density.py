@@ -278,7 +278,7 @@ class DensityMethods:
         start that no step improves comes back moved to `transform.inv(start)`, off the
         posterior. Here the potentials of the starts are compared with the result's.
         """
-        if isinstance(init_method, str):
+        if isinstance(init_method, str):  # "posterior": `map` turned "prior" into draws
             inits = self.sample((num_init_samples,), show_progress_bars=False)  # (n, *θ)
         else:
             inits = init_method
