@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import sbi
 import torch
@@ -39,6 +39,7 @@ __all__ = [
     "Job",
     "run_benchmark",
     "run_job",
+    "run_jobs",
     "plan",
     "benchmark_c2st",
     "COLUMNS",
@@ -201,46 +202,70 @@ def run_benchmark(
         for job in first.values():  # made once, shared by the jobs of (task, budget, seed)
             task = load_task(job.task) if isinstance(job.task, str) else job.task
             simulations(task, job.budget, job.seed, out / "cache")
-        if workers is None and scheduler is None:
-            failures = _run_here(jobs, settings, csv_path, progress)
-        else:
-            from sbi_cmpe.benchmark.distributed import run_on_dask
+        run_jobs(
+            jobs,
+            partial(run_job, settings=settings),
+            lambda rows: append_rows(csv_path, rows),
+            csv_path,
+            progress=progress,
+            workers=workers,
+            scheduler=scheduler,
+        )
+    return csv_path
 
-            failures = run_on_dask(
-                jobs,
-                partial(run_job, settings=settings),
-                lambda rows: append_rows(csv_path, rows),
-                workers=workers,
-                scheduler=scheduler,
-                progress=progress,
-            )
+
+def run_jobs(
+    jobs: Sequence[Any],
+    run: Callable[[Any], List[Dict[str, Any]]],
+    write: Callable[[List[Dict[str, Any]]], None],
+    csv_path: Path,
+    progress: bool = True,
+    workers: Optional[int] = None,
+    scheduler: Optional[str] = None,
+) -> None:
+    """Run `jobs` here one by one, or on Dask, writing each job's rows as it finishes.
+
+    A job that raises is retried once (a dead Dask worker's job too), then reported after
+    the other jobs ran.
+
+    Arguments:
+        jobs: The jobs (any objects with a readable `str`).
+        run: `job -> rows`.
+        write: Writes one job's rows (only this process calls it).
+        csv_path: The results CSV, named in the error.
+        progress: Whether to show a progress bar.
+        workers: Run on a local Dask cluster of this many processes; `None` runs here.
+        scheduler: Address of a running Dask scheduler to run on instead.
+
+    Raises:
+        RuntimeError: Naming the jobs that failed twice (the others' rows are written).
+    """
+    if workers is None and scheduler is None:
+        failures = []
+        bar = tqdm(jobs, disable=not progress, desc="benchmark", unit="job")
+        for job in bar:
+            bar.set_postfix_str(str(job))
+            for attempt in (1, 2):
+                try:
+                    rows = run(job)
+                except Exception as err:  # reported after the other jobs ran
+                    if attempt == 2:
+                        failures.append((job, f"{type(err).__name__}: {err}"))
+                    continue
+                write(rows)
+                break
+    else:
+        from sbi_cmpe.benchmark.distributed import run_on_dask
+
+        failures = run_on_dask(
+            jobs, run, write, workers=workers, scheduler=scheduler, progress=progress
+        )
     if failures:
         lines = "\n".join(f"  {job}: {error}" for job, error in failures)
         raise RuntimeError(
             f"{len(failures)} of {len(jobs)} jobs failed (their rows are missing; the others "
             f"are in {csv_path}; run again to retry them):\n{lines}"
         )
-    return csv_path
-
-
-def _run_here(
-    jobs: Sequence[Job], settings: Settings, csv_path: Path, progress: bool
-) -> List[Tuple[Job, str]]:
-    """Run `jobs` in this process; a job that raises is retried once, then reported."""
-    failures = []
-    bar = tqdm(jobs, disable=not progress, desc="benchmark", unit="job")
-    for job in bar:
-        bar.set_postfix_str(str(job))
-        for attempt in (1, 2):
-            try:
-                rows = run_job(job, settings)
-            except Exception as err:  # reported after the other jobs ran
-                if attempt == 2:
-                    failures.append((job, f"{type(err).__name__}: {err}"))
-                continue
-            append_rows(csv_path, rows)
-            break
-    return failures
 
 
 def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:

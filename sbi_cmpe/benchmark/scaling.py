@@ -29,13 +29,12 @@ from sbi.simulators.linear_gaussian import (
 )
 from torch import Tensor
 from torch.distributions import MultivariateNormal
-from tqdm.auto import tqdm
 
 from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.cache import simulations, trained
 from sbi_cmpe.benchmark.clock import timed
 from sbi_cmpe.benchmark.report import LABELS
-from sbi_cmpe.benchmark.run import _machine, benchmark_c2st
+from sbi_cmpe.benchmark.run import _machine, benchmark_c2st, run_jobs
 from sbi_cmpe.benchmark.store import FolderLock, append_rows, completed_rows, iter_rows
 from sbi_cmpe.benchmark.tasks import Task
 
@@ -296,31 +295,8 @@ def run_scaling(
         jobs = plan(settings, csv_path)
         for dim, budget, seed in dict.fromkeys((j.dim, j.budget, j.seed) for j in jobs):
             simulations(linear_gaussian_task(dim), budget, seed, out / "cache")
-        if workers is None and scheduler is None:
-            failures = []
-            for job in tqdm(jobs, disable=not progress, desc="scaling", unit="job"):
-                for attempt in (1, 2):
-                    try:
-                        rows = run_scaling_job(job, settings)
-                    except Exception as err:  # retried once, then reported at the end
-                        if attempt == 2:
-                            failures.append((job, f"{type(err).__name__}: {err}"))
-                        continue
-                    write(rows)
-                    break
-        else:
-            from sbi_cmpe.benchmark.distributed import run_on_dask
-
-            run = partial(run_scaling_job, settings=settings)
-            failures = run_on_dask(
-                jobs, run, write, workers=workers, scheduler=scheduler, progress=progress
-            )
-    if failures:
-        lines = "\n".join(f"  {job}: {error}" for job, error in failures)
-        raise RuntimeError(
-            f"{len(failures)} of {len(jobs)} jobs failed (their rows are missing; the others "
-            f"are in {csv_path}; run again to retry them):\n{lines}"
-        )
+        run = partial(run_scaling_job, settings=settings)
+        run_jobs(jobs, run, write, csv_path, progress, workers, scheduler)
     return csv_path
 
 
