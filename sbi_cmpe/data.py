@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 __all__ = [
     "check_loader_arguments",
+    "check_split",
     "check_proposal",
     "checked_simulations",
     "indexed_batches",
@@ -213,3 +214,23 @@ def check_proposal(proposal: Any, prior: Optional[Distribution]) -> None:
         "sequential NPE), so the posterior would be silently biased. Pass proposal=None, "
         "a RestrictedPrior, or use sbi's NPE for sequential inference."
     )
+
+
+def check_split(num_simulations: int, validation_fraction: float) -> None:
+    """Refuse a split that leaves fewer than 2 simulations to train on or none to validate.
+
+    Arguments:
+        num_simulations: Simulations appended so far.
+        validation_fraction: Fraction held out for validation.
+
+    Raises:
+        ValueError: Naming both counts and what to change.
+    """
+    num_train = int((1 - validation_fraction) * num_simulations)
+    if num_train < 2 or num_simulations - num_train < 1:
+        raise ValueError(
+            f"{num_simulations} simulations with validation_fraction={validation_fraction} "
+            f"leave {num_train} for training and {num_simulations - num_train} for "
+            "validation; training needs at least 2 and validation at least 1: append more "
+            "simulations or change validation_fraction."
+        )

@@ -27,6 +27,7 @@ from sbi_cmpe import arguments
 from sbi_cmpe.data import (
     check_loader_arguments,
     check_proposal,
+    check_split,
     checked_simulations,
     indexed_batches,
     valid_simulations,
@@ -36,8 +37,7 @@ from sbi_cmpe.estimator import UNCHOSEN_STEPS, ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.optim import adam
 from sbi_cmpe.posterior import ConsistencyPosterior
-from sbi_cmpe.steps import choose_num_steps
-from sbi_cmpe.training_loop import Run, run_epochs
+from sbi_cmpe.training_loop import Run, close_round, run_epochs
 from sbi_cmpe.validation import energy_score, validation_interval
 
 __all__ = ["CMPEInference"]
@@ -247,15 +247,7 @@ class CMPEInference(NeuralInference):
         max_num_epochs = arguments.positive_int("max_num_epochs", max_num_epochs, allow_none=True)
         clip_max_norm = arguments.positive_float("clip_max_norm", clip_max_norm, allow_none=True)
         check_loader_arguments(dataloader_kwargs)
-        num_sims = self.get_simulations()[0].shape[0]
-        num_train = int((1 - validation_fraction) * num_sims)
-        if num_train < 2 or num_sims - num_train < 1:
-            raise ValueError(
-                f"{num_sims} simulations with validation_fraction={validation_fraction} "
-                f"leave {num_train} for training and {num_sims - num_train} for validation; "
-                "training needs at least 2 and validation at least 1: append more "
-                "simulations or change validation_fraction."
-            )
+        check_split(self.get_simulations()[0].shape[0], validation_fraction)
         train_loader, _ = self.get_dataloaders(
             0, training_batch_size, validation_fraction, resume_training, dataloader_kwargs
         )
@@ -319,18 +311,9 @@ class CMPEInference(NeuralInference):
         finally:
             bar.close()
 
-        self._summary["epochs_trained"].append(self.epoch)
-        self._summary["best_validation_loss"].append(run.stopping.best_score)
-        # sbi's per-round statistics (the per-epoch ones were logged as the epochs ran).
-        self._tracker.log_metric("epochs_trained", self.epoch, self._round + 1)
-        self._tracker.log_metric("best_validation_loss", run.stopping.best_score, self._round + 1)
-        if net.auto_steps:
-            net.eval()
-            net.step_choice = choose_num_steps(net, val_theta, val_x)
-            net.num_steps = net.step_choice.num_steps
-            self._summary.setdefault("num_steps", []).append(net.num_steps)
-            self._tracker.log_metric("num_steps", net.num_steps, self._round + 1)
-        self._tracker.flush()
+        close_round(
+            run, net, val_theta, val_x, self.epoch, self._round, self._summary, self._tracker
+        )
         if show_train_summary:
             print(self._describe_round(self._round, self._summary))
         net.zero_grad(set_to_none=True)
