@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import torch
+from scipy.stats import wasserstein_distance
 
 from sbi_cmpe.benchmark.cache import cached_posteriors
 from sbi_cmpe.benchmark.tasks import load_task
@@ -22,11 +23,6 @@ from sbi_cmpe.benchmark.tasks import load_task
 CACHE = Path(__file__).parent / "cache"
 OBSERVATIONS = (6, 7, 8, 9, 10)
 N = 10_000
-
-
-def w1(a: torch.Tensor, b: torch.Tensor) -> float:
-    """1-d Wasserstein distance of two equal-size samples."""
-    return (a.sort().values - b.sort().values).abs().mean().item()
 
 
 def main() -> None:
@@ -48,7 +44,7 @@ def main() -> None:
             errors, here = [], {"wall": [], "free": []}
             for d in range(10):
                 sd = reference[:, d].std().item()
-                errors.append(w1(draws[:, d], reference[:, d]) / sd)
+                errors.append(wasserstein_distance(draws[:, d], reference[:, d]) / sd)
                 wall = (2.0 - x_o[0, d].abs()).item() < 2 * scales[d].item()
                 here["wall" if wall else "free"].append(errors[-1])
             for key in summary:
