@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 from copy import deepcopy
 from typing import Any, Literal, Optional, Sequence, Tuple, Union
@@ -32,13 +31,11 @@ from sbi_cmpe.data import (
     indexed_batches,
     valid_simulations,
 )
-from sbi_cmpe.defaults import default_learning_rate, default_num_steps
 from sbi_cmpe.estimator import UNCHOSEN_STEPS, ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
-from sbi_cmpe.optim import adam
 from sbi_cmpe.posterior import ConsistencyPosterior
-from sbi_cmpe.training_loop import Run, close_round, run_epochs
-from sbi_cmpe.validation import energy_score, validation_interval
+from sbi_cmpe.training_loop import Run, close_round, run_epochs, start_run
+from sbi_cmpe.validation import energy_score
 
 __all__ = ["CMPEInference"]
 
@@ -257,27 +254,13 @@ class CMPEInference(NeuralInference):
             self._initialize_neural_network(retrain_from_scratch=True, start_idx=0)
         net = self._neural_net.to(self._device)
 
-        batches = len(train_loader)
-        if max_num_epochs is None:
-            # The simulations of the split: a resumed run keeps its split and its budget.
-            split = len(self.train_indices) + len(self.val_indices)
-            num_steps = default_num_steps(net.input_shape.numel(), split)
-            max_num_epochs = max(1, math.ceil(num_steps / batches))
-        total_steps = max_num_epochs * batches
-        if resume_training and learning_rate is not None:
-            warnings.warn(
-                f"learning_rate={learning_rate} is ignored: resume_training=True continues "
-                f"the previous run with its learning rate ({self._run.base_lr}), as in sbi.",
-                stacklevel=2,
-            )
-        if not resume_training:
-            if learning_rate is None:
-                learning_rate = default_learning_rate(net.input_shape.numel())
-            optimizer = adam(net.parameters(), learning_rate, self._device)
-            self._run = Run(optimizer, learning_rate)
-        run = self._run
-        run.total_steps = total_steps
-        run.stopping.every = validation_interval(batches)
+        # The simulations of the split: a resumed run keeps its split and its budget.
+        split = len(self.train_indices) + len(self.val_indices)
+        resumed = self._run if resume_training else None
+        run, max_num_epochs = start_run(
+            net, len(train_loader), split, max_num_epochs, learning_rate, resumed
+        )
+        self._run, total_steps = run, run.total_steps
         val_theta, val_x = self._validation_data()
 
         bar = tqdm(

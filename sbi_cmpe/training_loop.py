@@ -4,27 +4,30 @@ Each optimizer step $k$ of a run of $K$ steps takes the grid size $N(k)$ of the 
 curriculum and the cosine learning rate $\eta_k$, computes the consistency loss of a
 batch (`ConsistencyEstimator.loss`), checks that the loss and the gradient are finite,
 clips the gradient and steps the optimizer (`train_epoch`). `run_epochs` repeats such
-passes, validates and applies the stopping rule (`sbi_cmpe.validation`) until step $K$.
-`Run` holds what must outlive one call of `CMPEInference.train`, so that
-`resume_training=True` continues the same run.
+passes, validates and applies the stopping rule (`sbi_cmpe.validation`) until step $K$;
+`start_run` sets a call's budget $K$ and optimizer, `close_round` ends the call. `Run`
+holds what must outlive one call of `CMPEInference.train`, so that `resume_training=True`
+continues the same run.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import torch
 from sbi.sbi_types import Tracker
 
+from sbi_cmpe.defaults import default_learning_rate, default_num_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
-from sbi_cmpe.optim import clip_gradients, cosine_learning_rate
+from sbi_cmpe.optim import adam, clip_gradients, cosine_learning_rate
 from sbi_cmpe.steps import choose_num_steps
-from sbi_cmpe.validation import StoppingRule
+from sbi_cmpe.validation import StoppingRule, validation_interval
 
-__all__ = ["Progress", "Run", "close_round", "run_epochs", "train_epoch"]
+__all__ = ["Progress", "Run", "close_round", "run_epochs", "start_run", "train_epoch"]
 
 
 @dataclass
@@ -63,6 +66,53 @@ class Run:
     total_steps: int = 0
     val_loss: float = math.inf
     interrupted: bool = False
+
+
+def start_run(
+    net: ConsistencyEstimator,
+    batches: int,
+    num_simulations: int,
+    max_num_epochs: Optional[int],
+    learning_rate: Optional[float],
+    resumed: Optional[Run],
+) -> tuple[Run, int]:
+    """The run of one call of `CMPEInference.train`: its budget and its optimizer.
+
+    The budget is `max_num_epochs` epochs of `batches` steps, or, when that is `None`,
+    `default_num_steps(D, num_simulations)` rounded up to whole epochs. A new run starts
+    Adam on the network's device at `learning_rate` (`default_learning_rate(D)` when
+    `None`); a resumed run keeps its optimizer and rate and warns if another is given.
+
+    Arguments:
+        net: The estimator to train, on its device.
+        batches: Training batches per epoch.
+        num_simulations: Simulations of the training and validation split.
+        max_num_epochs: Epochs of the call; `None` for the default budget.
+        learning_rate: Initial learning rate; `None` for the default.
+        resumed: The earlier run to continue; `None` for a new run.
+
+    Returns:
+        The run (its `total_steps` and validation interval set) and the epochs of the call.
+    """
+    if max_num_epochs is None:
+        num_steps = default_num_steps(net.input_shape.numel(), num_simulations)
+        max_num_epochs = max(1, math.ceil(num_steps / batches))
+    if resumed is not None:
+        run = resumed
+        if learning_rate is not None:
+            warnings.warn(
+                f"learning_rate={learning_rate} is ignored: resume_training=True continues "
+                f"the previous run with its learning rate ({run.base_lr}), as in sbi.",
+                stacklevel=3,
+            )
+    else:
+        if learning_rate is None:
+            learning_rate = default_learning_rate(net.input_shape.numel())
+        device = str(next(net.parameters()).device)
+        run = Run(adam(net.parameters(), learning_rate, device), learning_rate)
+    run.total_steps = max_num_epochs * batches
+    run.stopping.every = validation_interval(batches)
+    return run, max_num_epochs
 
 
 def run_epochs(

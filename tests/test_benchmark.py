@@ -1,6 +1,7 @@
 """A smoke run of the benchmark (the full run is not part of the tests)."""
 
 import csv
+import tempfile
 
 import pytest
 import torch
@@ -15,8 +16,13 @@ from sbi_cmpe.benchmark.timing import time_cached_posteriors, time_training, tim
 pytest.importorskip("sbibm")
 
 
-def test_quick_cli_run_and_resume(tmp_path):
-    csv_path = main(["--quick", "--out", str(tmp_path), "--methods", "cmpe", "npe_maf"])
+def test_quick_cli_run_and_resume(tmp_path, monkeypatch):
+    # Without --out, a smoke run writes to a scratch folder, never to benchmarks/results.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    csv_path = main(["--quick", "--methods", "cmpe", "npe_maf"])
+    out = tmp_path / "scratch" / "sbi_cmpe_quick" / "sbibm"
+    assert csv_path == out / "results.csv" and not (tmp_path / "benchmarks").exists()
     rows = list(csv.DictReader(open(csv_path)))
     # CMPE: default steps + sweep (1, 2) on observation 1; NPE: default.
     assert [(r["method"], r["num_steps"]) for r in rows] == [
@@ -32,41 +38,41 @@ def test_quick_cli_run_and_resume(tmp_path):
     steps = rows[0]["calls_per_draw"]
     assert steps in {"1", "2", "3", "5", "10"} and rows[1]["calls_per_draw"] == "1"
     assert rows[0]["note"].startswith(f"steps {steps} chosen in ")
-    assert (tmp_path / "c2st_vs_budget.png").exists()
-    assert (tmp_path / "c2st_vs_sampling_time.png").exists()
-    assert "| two_moons | 300 | CMPE |" in (tmp_path / "results.md").read_text()
+    assert (out / "c2st_vs_budget.png").exists()
+    assert (out / "c2st_vs_sampling_time.png").exists()
+    assert "| two_moons | 300 | CMPE |" in (out / "results.md").read_text()
     # Same simulations for every method, cached once.
-    assert len(list((tmp_path / "cache").glob("sims_*.pt"))) == 1
+    assert len(list((out / "cache").glob("sims_*.pt"))) == 1
     # A second run finds everything done and adds nothing.
-    main(["--quick", "--out", str(tmp_path), "--methods", "cmpe", "npe_maf"])
+    main(["--quick", "--out", str(out), "--methods", "cmpe", "npe_maf"])
     assert len(list(csv.DictReader(open(csv_path)))) == len(rows)
     # The cached posteriors can be timed again, back to back.
     timings = time_cached_posteriors(
-        tmp_path, num_draws=200, batched_draws=10, batched_num_x=3, repeats=1
+        out, num_draws=200, batched_draws=10, batched_num_x=3, repeats=1
     )
     assert sorted(r["method"] for r in timings) == ["cmpe", "npe_maf"]
     assert all(r["sample_s"] > 0 and r["batched_s"] > 0 for r in timings)
     assert "| two_moons | 300 | CMPE |" in timing_table(timings)
-    table = timing_main(["--out", str(tmp_path), "--no-batched", "--repeats", "1"])
+    table = timing_main(["--out", str(out), "--no-batched", "--repeats", "1"])
     assert all(line.endswith("| n/a |") for line in table.splitlines()[2:])
-    assert (tmp_path / "timing.md").read_text().strip() == table
+    assert (out / "timing.md").read_text().strip() == table
     # Training again, back to back on the cached simulations.
     table = timing_main(
-        ["--out", str(tmp_path), "--training", "--methods", "cmpe", "npe_maf"]
+        ["--out", str(out), "--training", "--methods", "cmpe", "npe_maf"]
         + ["--max-num-epochs", "2"]
     )
     lines = table.splitlines()
     assert lines[0] == "| task | budget | CMPE (s) | NPE-maf (s) | CMPE / NPE-maf |"
     assert len(lines) == 3 and lines[2].startswith("| two_moons | 300 | ")
     assert float(lines[2].strip("| ").split(" | ")[-1]) > 0  # the ratio
-    runs = time_training(tmp_path, ["cmpe"], tasks=["two_moons"], max_num_epochs=2)
+    runs = time_training(out, ["cmpe"], tasks=["two_moons"], max_num_epochs=2)
     assert [(r["method"], r["epochs"]) for r in runs] == [("cmpe", 2)]
     assert runs[0]["train_s"] > 0 and runs[0]["steps"] > 0
     with pytest.raises(FileNotFoundError, match="sims_<task>_<budget>_3.pt"):
-        time_training(tmp_path, ["cmpe"], seed=3)
+        time_training(out, ["cmpe"], seed=3)
     with pytest.raises(SystemExit):
-        timing_main(["--out", str(tmp_path), "--tasks", "two_moons"])  # needs --training
-    assert (tmp_path / "training_timing.md").read_text().strip() == table
+        timing_main(["--out", str(out), "--tasks", "two_moons"])  # needs --training
+    assert (out / "training_timing.md").read_text().strip() == table
 
 
 def test_custom_task_is_pluggable(tmp_path):

@@ -38,7 +38,7 @@ from sbi.utils.sbiutils import within_support
 
 from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.cache import simulations
-from sbi_cmpe.benchmark.run import _machine, benchmark_c2st
+from sbi_cmpe.benchmark.run import benchmark_c2st, machine_description
 from sbi_cmpe.benchmark.store import append_rows, completed_rows
 from sbi_cmpe.benchmark.tasks import load_task
 
@@ -157,7 +157,7 @@ def main() -> None:
                         sbi=sbi.__version__,
                         torch="",
                         sbi_cmpe=__version__,
-                        machine=_machine(),
+                        machine=machine_description(),
                         date=datetime.date.today().isoformat(),
                     )
                 )

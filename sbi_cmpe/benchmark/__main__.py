@@ -7,6 +7,7 @@ The scaling suite's dimension sweep (`sbi_cmpe.benchmark.scaling`):
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -121,9 +122,12 @@ def main(argv: list[str] | None = None) -> Path:
         "--quick",
         action="store_true",
         help="smoke run: two_moons, 300 simulations, 3 epochs, 500 draws (scaling suite: "
-        "D 2 and 4, 300 simulations, 3 epochs, 500 draws, 20 held-out simulations)",
+        "D 2 and 4, 300 simulations, 3 epochs, 500 draws, 20 held-out simulations); without "
+        "--out it writes to a scratch folder, never to the committed results",
     )
     args = parser.parse_args(argv)
+    if args.quick and args.out is None:
+        args.out = str(Path(tempfile.gettempdir()) / "sbi_cmpe_quick" / args.suite)
     other = SCALING_ONLY if args.suite == "sbibm" else SBIBM_ONLY
     given = [f"--{name.replace('_', '-')}" for name in other if getattr(args, name) is not None]
     if given:

@@ -92,7 +92,8 @@ class Settings:
     c2st_jobs: int = 1
 
 
-def _machine() -> str:
+def machine_description() -> str:
+    """The machine column of a row: architecture, number of cores and processor."""
     return (
         f"{platform.machine()} {os.cpu_count()} cores, {platform.processor() or platform.system()}"
     )
@@ -290,7 +291,7 @@ def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
         sbi=sbi.__version__,
         torch=torch.__version__,
         sbi_cmpe=__version__,
-        machine=_machine(),
+        machine=machine_description(),
     )
     rows = []
     for obs, k in job.todo:

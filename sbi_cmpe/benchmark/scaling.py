@@ -34,7 +34,7 @@ from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.cache import simulations, trained
 from sbi_cmpe.benchmark.clock import timed
 from sbi_cmpe.benchmark.report import LABELS
-from sbi_cmpe.benchmark.run import _machine, benchmark_c2st, run_jobs
+from sbi_cmpe.benchmark.run import benchmark_c2st, machine_description, run_jobs
 from sbi_cmpe.benchmark.store import FolderLock, append_rows, completed_rows, iter_rows
 from sbi_cmpe.benchmark.tasks import Task
 
@@ -226,7 +226,7 @@ def run_scaling_job(job: ScalingJob, settings: ScalingSettings) -> List[Dict[str
         batched_num_x=settings.held_out, batched_draws=settings.calibration_draws,
         tarp_atc=round(atc, 4), tarp_ks_pvalue=round(pvalue, 4),
         torch_threads=settings.threads, sbi=sbi.__version__, torch=torch.__version__,
-        sbi_cmpe=__version__, machine=_machine(),
+        sbi_cmpe=__version__, machine=machine_description(),
     )  # fmt: skip
     kwargs: Dict[str, Any] = dict(show_progress_bars=False, return_partial_on_timeout=True)
     kwargs["max_sampling_time"] = settings.max_sampling_time
