@@ -39,6 +39,7 @@ def test_quick_cli_run_and_resume(tmp_path, monkeypatch):
     assert steps in {"1", "2", "3", "5", "10"} and rows[1]["calls_per_draw"] == "1"
     assert rows[0]["note"].startswith(f"steps {steps} chosen in ")
     assert (out / "c2st_vs_budget.png").exists()
+    assert (out / "train_time_vs_budget.png").exists()
     assert (out / "c2st_vs_sampling_time.png").exists()
     assert "| two_moons | 300 | CMPE |" in (out / "results.md").read_text()
     # Same simulations for every method, cached once.

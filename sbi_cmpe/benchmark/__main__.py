@@ -2,6 +2,8 @@
 
 The scaling suite's dimension sweep (`sbi_cmpe.benchmark.scaling`):
 `python -m sbi_cmpe.benchmark --suite scaling --dims 2 8 32 128 --budgets 10000`.
+Its budget sweep is this suite at larger budgets, `--tasks two_moons slcp --budgets 1000
+10000 100000`, whose `train_time_vs_budget.png` shows how each method's cost grows with N.
 """
 
 from __future__ import annotations

@@ -161,7 +161,8 @@ def before_after_table(before_csv: str | Path, after_csv: str | Path) -> str:
 
 
 def plot(csv_path: str | Path, out: str | Path) -> List[Path]:
-    """C2ST against budget, and C2ST against sampling time, one panel per task."""
+    """C2ST and training time against budget, and C2ST against sampling time, one panel
+    per task."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -173,21 +174,26 @@ def plot(csv_path: str | Path, out: str | Path) -> List[Path]:
     out = Path(out)
     paths = []
 
-    fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3), squeeze=False)
-    for ax, task in zip(axes[0], tasks):
-        for m in methods:
-            pts = sorted(
-                (b, s["c2st"]) for (t, b, mm), s in summary.items() if t == task and mm == m
-            )
-            if pts:
-                ax.plot(*zip(*pts), marker="o", label=LABELS.get(m, m))
-        ax.set(title=task, xscale="log", xlabel="simulations", ylim=(0.45, 1.0))
-    axes[0][0].set_ylabel("C2ST")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out / "c2st_vs_budget.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
+    against_budget = [
+        ("c2st", "C2ST", dict(ylim=(0.45, 1.0)), "c2st_vs_budget.png"),
+        ("train_time_s", "training time (s)", dict(yscale="log"), "train_time_vs_budget.png"),
+    ]
+    for key, ylabel, axis, name in against_budget:
+        fig, axes = plt.subplots(1, len(tasks), figsize=(3.2 * len(tasks), 3), squeeze=False)
+        for ax, task in zip(axes[0], tasks):
+            for m in methods:
+                pts = sorted(
+                    (b, s[key]) for (t, b, mm), s in summary.items() if t == task and mm == m
+                )
+                if pts:
+                    ax.plot(*zip(*pts), marker="o", label=LABELS.get(m, m))
+            ax.set(title=task, xscale="log", xlabel="simulations", **axis)
+        axes[0][0].set_ylabel(ylabel)
+        axes[0][-1].legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(out / name)
+        fig.savefig(paths[-1], dpi=120)
+        plt.close(fig)
 
     sweep: Dict[Tuple[str, int], List[Tuple[float, float]]] = defaultdict(list)
     groups: Dict[Tuple[str, int, int], List[dict]] = defaultdict(list)
