@@ -19,7 +19,6 @@ from sbi.utils.sbiutils import (
 from torch import Tensor
 from torch.distributions import Distribution
 from torch.utils.tensorboard.writer import SummaryWriter
-from tqdm.auto import tqdm
 from typing_extensions import Self
 
 from sbi_cmpe import arguments
@@ -260,16 +259,8 @@ class CMPEInference(NeuralInference):
         run, max_num_epochs = start_run(
             net, len(train_loader), split, max_num_epochs, learning_rate, resumed
         )
-        self._run, total_steps = run, run.total_steps
+        self._run = run
         val_theta, val_x = self._validation_data()
-
-        bar = tqdm(
-            total=total_steps,
-            initial=min(self.optimizer_steps, total_steps),
-            disable=not self._show_progress_bars,
-            desc="Training CMPE",
-            unit="step",
-        )
         try:
             run_epochs(
                 run,
@@ -281,18 +272,17 @@ class CMPEInference(NeuralInference):
                 device=self._device,
                 summary=self._summary,
                 tracker=self._tracker,
-                bar=bar,
+                show_progress=self._show_progress_bars,
             )
         except KeyboardInterrupt:
             warnings.warn(
-                f"Training interrupted at optimizer step {self.optimizer_steps} of {total_steps} "
-                f"(epoch {self.epoch + 1}). The estimator keeps its weights; continue with "
-                f"train(resume_training=True, max_num_epochs={max_num_epochs}).",
+                f"Training interrupted at optimizer step {self.optimizer_steps} of "
+                f"{run.total_steps} (epoch {self.epoch + 1}). The estimator keeps its "
+                f"weights; continue with train(resume_training=True, "
+                f"max_num_epochs={max_num_epochs}).",
                 stacklevel=2,
             )
             raise
-        finally:
-            bar.close()
 
         close_round(
             run, net, val_theta, val_x, self.epoch, self._round, self._summary, self._tracker

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import torch
 from sbi.sbi_types import Tracker
+from tqdm.auto import tqdm
 
 from sbi_cmpe.defaults import default_learning_rate, default_num_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
@@ -126,7 +127,7 @@ def run_epochs(
     device: str,
     summary: Dict[str, List[float]],
     tracker: Tracker,
-    bar: Any = None,
+    show_progress: bool = False,
 ) -> None:
     r"""Epochs of `train_epoch` until step `run.total_steps` or until the stopping rule ends
     the run; then the best weights come back if the rule asks for them.
@@ -151,10 +152,17 @@ def run_epochs(
         device: Where the batches are moved.
         summary: sbi's training summary (lists per statistic), appended to.
         tracker: Where metrics are logged.
-        bar: Optional progress bar, advanced once per step.
+        show_progress: Whether a progress bar counts the run's optimizer steps.
 
     """
     run.interrupted = True  # until the loop ends normally
+    bar = tqdm(
+        total=run.total_steps,
+        initial=min(run.progress.step, run.total_steps),
+        disable=not show_progress,
+        desc="Training CMPE",
+        unit="step",
+    )
     try:
         while run.progress.step < run.total_steps:
             start = time.time()
@@ -173,13 +181,12 @@ def run_epochs(
                 run.val_loss = validate()
                 summary["validation_loss"].append(run.val_loss)
                 tracker.log_metric("validation_loss", run.val_loss, run.epoch)
-                if bar is not None:
-                    bar.set_postfix(
-                        epoch=run.epoch,
-                        loss=f"{train_loss:.3g}",
-                        val=f"{run.val_loss:.3g}",
-                        N=run.progress.num_points,
-                    )
+                bar.set_postfix(
+                    epoch=run.epoch,
+                    loss=f"{train_loss:.3g}",
+                    val=f"{run.val_loss:.3g}",
+                    N=run.progress.num_points,
+                )
                 num_points = run.progress.num_points
                 final_stage = num_points is not None and num_points > net.schedule.s1
                 stop = run.stopping.update(
@@ -194,6 +201,7 @@ def run_epochs(
                 break
         run.interrupted = False
     finally:
+        bar.close()
         net.eval()
     best_state = run.stopping.weights_to_restore(run.val_loss)
     if best_state is not None:

@@ -4,9 +4,10 @@ workers (workers2/): every column that is not a time must be equal, row by row.
 Usage: python benchmarks/grid_workers/compare.py > benchmarks/grid_workers/compare.txt
 """
 
-import csv
 import re
 from pathlib import Path
+
+from sbi_cmpe.benchmark.store import iter_rows
 
 HERE = Path(__file__).parent
 KEY = ("task", "budget", "method", "seed", "observation", "num_steps")
@@ -16,14 +17,11 @@ TIMES = {"train_time_s", "sample_time_10k_s", "batched_time_s", "date"}
 def rows(folder: str) -> dict:
     """Rows keyed by (task, budget, method, seed, observation, num_steps)."""
     out = {}
-    with open(HERE / folder / "results.csv") as f:
-        for r in csv.DictReader(f):
-            key = tuple(
-                r[c] for c in ("task", "budget", "method", "seed", "observation", "num_steps")
-            )
-            assert key not in out, f"{folder}: row {key} written twice"
-            r["note"] = re.sub(r" in [0-9.]+ s", " in ... s", r["note"])  # the choice's seconds
-            out[key] = r
+    for r in iter_rows(HERE / folder / "results.csv"):
+        key = tuple(r[c] for c in KEY)
+        assert key not in out, f"{folder}: row {key} written twice"
+        r["note"] = re.sub(r" in [0-9.]+ s", " in ... s", r["note"])  # the choice's seconds
+        out[key] = r
     return out
 
 

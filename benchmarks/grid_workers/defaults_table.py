@@ -6,17 +6,18 @@ training, and their ratios.
 Usage: python benchmarks/grid_workers/defaults_table.py > benchmarks/grid_workers/defaults_table.md
 """
 
-import csv
 from pathlib import Path
+
+from sbi_cmpe.benchmark.store import iter_rows
 
 HERE = Path(__file__).parent
 
 
 def main() -> None:
-    rows = {}
-    with open(HERE / "sequential" / "results.csv") as f:
-        for r in csv.DictReader(f):
-            rows[(r["task"], int(r["budget"]), r["method"], r["num_steps"])] = r
+    rows = {
+        (r["task"], int(r["budget"]), r["method"], r["num_steps"]): r
+        for r in iter_rows(HERE / "sequential" / "results.csv")
+    }
     pairs = sorted({(t, b) for t, b, _, _ in rows})
 
     def get(task: str, budget: int, method: str, col: str, steps: str = "default") -> float:
