@@ -191,7 +191,7 @@ def train_seeded(
     with the methods' warnings silenced (not cached; see `trained`).
 
     Arguments:
-        task: The task (its prior).
+        task: The task (its prior, and the embedding net every method gets, if any).
         method: A method of `sbi_cmpe.benchmark.methods.METHODS`, with options.
         theta: Parameters `(N, D)`.
         x: Simulations `(N, *x_shape)`.
@@ -204,4 +204,4 @@ def train_seeded(
     torch.manual_seed(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return train_method(method, task.prior, theta, x, max_num_epochs)
+        return train_method(method, task.prior, theta, x, max_num_epochs, task.embedding)

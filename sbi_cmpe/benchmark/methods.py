@@ -9,10 +9,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Optional
 
 from sbi.inference import FMPE, NPE, NPSE
+from sbi.neural_nets import posterior_flow_nn, posterior_nn, posterior_score_nn
 from torch import Tensor
 from torch.distributions import Distribution
 
 from sbi_cmpe import CMPEInference, NoiseSchedule, consistency_nn
+from sbi_cmpe.benchmark.tasks import EmbeddingFactory
 from sbi_cmpe.defaults import default_schedule
 
 __all__ = ["METHODS", "Trained", "train_method"]
@@ -50,11 +52,17 @@ def parse_variant(method: str) -> tuple[str, Dict[str, Any]]:
     return name, options
 
 
-def _cmpe(prior: Distribution, options: Dict[str, Any], num_sims: int) -> tuple:
+def _cmpe(
+    prior: Distribution,
+    options: Dict[str, Any],
+    num_sims: int,
+    embedding: Optional[EmbeddingFactory] = None,
+) -> tuple:
     """A CMPE trainer and its `train` keywords from variant options.
 
     Options are keywords of `consistency_nn`, of `CMPEInference.train`, fields of
     `NoiseSchedule` (which change `default_schedule` of the task's dimension) and `steps`.
+    `embedding` builds the embedding net of x (then not z-scored).
     """
     build_keys = set(inspect.signature(consistency_nn).parameters) - {"kwargs", "schedule"}
     train_keys = set(inspect.signature(CMPEInference.train).parameters) - {"self"}
@@ -63,6 +71,8 @@ def _cmpe(prior: Distribution, options: Dict[str, Any], num_sims: int) -> tuple:
     if unknown:
         raise ValueError(f"Unknown CMPE options {sorted(unknown)}.")
     build = {k: v for k, v in options.items() if k in build_keys}
+    if embedding is not None:
+        build = dict(embedding_net=embedding(), z_score_x="none") | build
     train = {k: v for k, v in options.items() if k in train_keys}
     changes = {k: v for k, v in options.items() if k in schedule_keys}
     if "steps" in options:  # a budget in optimizer steps, as whole epochs
@@ -79,15 +89,26 @@ def _cmpe(prior: Distribution, options: Dict[str, Any], num_sims: int) -> tuple:
     return CMPEInference(prior, density_estimator=estimator, show_progress_bars=False), train
 
 
-def _trainer(method: str, prior: Distribution) -> Any:
-    if method == "cmpe":
-        return CMPEInference(prior, show_progress_bars=False)
+def _trainer(
+    method: str, prior: Distribution, embedding: Optional[EmbeddingFactory] = None
+) -> Any:
+    """An sbi trainer at its defaults, its network with `embedding`'s net of x if given.
+
+    With an embedding, x is not z-scored and the network is otherwise at the builder's
+    defaults.
+    """
+    quiet = dict(show_progress_bars=False)
+    net = {} if embedding is None else dict(embedding_net=embedding(), z_score_x="none")
     if method in ("npe_maf", "npe_nsf"):
-        return NPE(prior, density_estimator=method[4:], show_progress_bars=False)
+        model = method[4:]
+        estimator = posterior_nn(model, **net) if net else model
+        return NPE(prior, density_estimator=estimator, **quiet)
     if method == "fmpe":
-        return FMPE(prior, show_progress_bars=False)
+        flow = posterior_flow_nn("mlp", **net) if net else "mlp"
+        return FMPE(prior, vf_estimator=flow, **quiet)
     if method == "npse":
-        return NPSE(prior, show_progress_bars=False)
+        score = posterior_score_nn("mlp", **net) if net else "mlp"
+        return NPSE(prior, vf_estimator=score, **quiet)
     raise ValueError(f"Unknown method {method!r}; choose from {sorted(METHODS)}.")
 
 
@@ -100,6 +121,7 @@ def train_method(
     theta: Tensor,
     x: Tensor,
     max_num_epochs: Optional[int] = None,
+    embedding: Optional[EmbeddingFactory] = None,
 ) -> Trained:
     """Train `method` on `(theta, x)` with sbi's (or our) default settings.
 
@@ -111,15 +133,17 @@ def train_method(
         theta: Parameters `(N, D)`.
         x: Simulations `(N, *x_shape)`.
         max_num_epochs: Cap on epochs (for smoke runs); `None` keeps the defaults.
+        embedding: Builds the embedding net of x that the method's network gets (x is then
+            not z-scored); `None` for the defaults.
 
     Returns:
         The trained posterior and its cost.
     """
     name, options = parse_variant(method)
     if name == "cmpe":
-        trainer, kwargs = _cmpe(prior, options, len(theta))
+        trainer, kwargs = _cmpe(prior, options, len(theta), embedding)
     else:
-        trainer, kwargs = _trainer(name, prior), {}
+        trainer, kwargs = _trainer(name, prior, embedding), {}
     if max_num_epochs is not None:
         kwargs["max_num_epochs"] = max_num_epochs
     trainer.append_simulations(theta, x)

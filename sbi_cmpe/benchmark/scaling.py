@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import product
 from pathlib import Path
-from statistics import mean
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import sbi
 import torch
@@ -35,8 +34,14 @@ from sbi_cmpe.benchmark.cache import simulations, trained
 from sbi_cmpe.benchmark.clock import timed
 from sbi_cmpe.benchmark.report import LABELS
 from sbi_cmpe.benchmark.run import benchmark_c2st, machine_description, run_jobs
-from sbi_cmpe.benchmark.store import FolderLock, append_rows, completed_rows, iter_rows
-from sbi_cmpe.benchmark.tasks import Task
+from sbi_cmpe.benchmark.store import (
+    FolderLock,
+    append_rows,
+    column_mean,
+    completed_rows,
+    iter_rows,
+)
+from sbi_cmpe.benchmark.tasks import Task, seeded
 
 __all__ = [
     "SCALING_COLUMNS", "ScalingSettings", "ScalingJob", "linear_gaussian_task", "exact_posterior",
@@ -49,7 +54,6 @@ SCALING_COLUMNS = [
     "sample_time_10k_s", "batched_time_s", "batched_num_x", "batched_draws", "tarp_atc",
     "tarp_ks_pvalue", "torch_threads", "sbi", "torch", "sbi_cmpe", "machine", "note",
 ]  # fmt: skip
-T = TypeVar("T")
 C2ST_MAX_DIM = 10  # C2ST (against exact draws) only up to this dimension
 
 
@@ -94,13 +98,6 @@ class ScalingJob:
         return f"D={self.dim} {self.budget} {self.method} seed {self.seed}"
 
 
-def _seeded(seed: int, fn: Callable[[], T]) -> T:
-    """`fn()` with torch's generator seeded by `seed`, leaving the global state as it was."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return fn()
-
-
 def _likelihood(dim: int) -> Tuple[Tensor, Tensor]:
     """Shift `(D,)` and diagonal noise covariance `(D, D)`, standard deviations log-spaced
     from 0.1 to 1.0."""
@@ -129,11 +126,11 @@ def linear_gaussian_task(dim: int) -> Task:
         return linear_gaussian(theta, shift, cov)
 
     def observation(i: int) -> Tensor:  # (1, D)
-        return _seeded(1_000 * dim + i, lambda: simulator(prior.sample((1,))))
+        return seeded(1_000 * dim + i, lambda: simulator(prior.sample((1,))))
 
     def reference(i: int, n: int) -> Tensor:  # (n, D)
         posterior = exact_posterior(dim, observation(i))
-        return _seeded(10**6 + 1_000 * dim + i, lambda: posterior.sample((n,)))
+        return seeded(10**6 + 1_000 * dim + i, lambda: posterior.sample((n,)))
 
     return Task(f"linear_gaussian_d{dim}", prior, simulator, observation, reference)
 
@@ -186,7 +183,7 @@ def _calibration(task: Task, dim: int, posterior: Any, settings: ScalingSettings
         theta = task.prior.sample((settings.held_out,))
         return theta, task.simulator(theta)
 
-    theta, xs = _seeded(7_919 + dim, held_out)
+    theta, xs = seeded(7_919 + dim, held_out)
     torch.manual_seed(_sampling_seed(seed, 0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. TARP's warning below 100 held-out pairs
@@ -300,11 +297,6 @@ def run_scaling(
     return csv_path
 
 
-def _mean(rows: List[Dict[str, str]], column: str) -> float:
-    values = [float(r[column]) for r in rows if r[column] not in ("", "nan")]
-    return mean(values) if values else math.nan
-
-
 def scaling_report(csv_path: str | Path, out: str | Path) -> str:
     """Write `results.md` (means over observations and seeds per (D, budget, method)) and
     the plots `w2_vs_dim.png` and `sampling_time_vs_dim.png` to `out`; return the table."""
@@ -327,7 +319,9 @@ def scaling_report(csv_path: str | Path, out: str | Path) -> str:
         "| 10k draws (s) | batched (s) |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    means = {key: {c: _mean(rows, c) for c in columns + times} for key, rows in groups.items()}
+    means = {
+        key: {c: column_mean(rows, c) for c in columns + times} for key, rows in groups.items()
+    }
     for (dim, budget, method), m in sorted(means.items()):
         cells = [f"{m[c]:.3f}" if not math.isnan(m[c]) else "n/a" for c in columns]
         cells += [f"{m[c]:.2f}" if not math.isnan(m[c]) else "n/a" for c in times]

@@ -16,12 +16,14 @@ import csv
 import errno
 import fcntl
 import io
+import math
 import os
 import warnings
 from pathlib import Path
+from statistics import mean
 from typing import Dict, Iterable, List, Sequence
 
-__all__ = ["COLUMNS", "FolderLock", "append_rows", "completed_rows", "iter_rows"]
+__all__ = ["COLUMNS", "FolderLock", "append_rows", "column_mean", "completed_rows", "iter_rows"]
 
 COLUMNS = [
     "task",
@@ -175,3 +177,9 @@ def iter_rows(csv_path: str | Path) -> Iterable[Dict[str, str]]:
     """Rows of a results CSV, as dicts of strings."""
     with Path(csv_path).open() as f:
         yield from csv.DictReader(f)
+
+
+def column_mean(rows: Sequence[Dict[str, str]], column: str) -> float:
+    """The mean of a numeric column over rows, skipping empty and "nan" cells (NaN if none)."""
+    values = [float(r[column]) for r in rows if r[column] not in ("", "nan")]
+    return mean(values) if values else math.nan

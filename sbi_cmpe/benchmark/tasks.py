@@ -6,13 +6,16 @@ import contextlib
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, TypeVar
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.distributions import Distribution
 
-__all__ = ["Task", "SBIBM_TASKS", "OWN_TASKS", "TASKS", "box_gaussian", "load_task"]
+__all__ = [
+    "Task", "EmbeddingFactory", "SBIBM_TASKS", "OWN_TASKS", "TASKS", "box_gaussian", "load_task",
+    "seeded",
+]  # fmt: skip
 
 # sbibm 1.0.6 tasks that run without Julia.
 SBIBM_TASKS = (
@@ -28,6 +31,16 @@ SBIBM_TASKS = (
 # Tasks of this package with references computed here (not sbibm's).
 OWN_TASKS = ("box_gaussian",)
 TASKS = SBIBM_TASKS + OWN_TASKS
+# Builds the embedding net of x that every method of a task gets.
+EmbeddingFactory = Callable[[], nn.Module]
+T = TypeVar("T")
+
+
+def seeded(seed: int, fn: Callable[[], T]) -> T:
+    """`fn()` with torch's generator seeded by `seed`, leaving the global state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return fn()
 
 
 @dataclass
@@ -42,6 +55,8 @@ class Task:
         reference_samples: `(i, n) -> (n, D)` samples of the true posterior given
             observation `i`; `None` when there is no reference (no C2ST then).
         num_observations: Number of observations available.
+        embedding: Builds the embedding net of x that every method then uses, with x
+            entering it unstandardized; `None` for sbi's and CMPE's default (z-scored x).
     """
 
     name: str
@@ -50,6 +65,7 @@ class Task:
     observation: Callable[[int], Tensor]
     reference_samples: Optional[Callable[[int, int], Tensor]]
     num_observations: int = 10
+    embedding: Optional[EmbeddingFactory] = None
 
 
 @contextlib.contextmanager
