@@ -34,13 +34,11 @@ from torch import Tensor, nn
 from torch.distributions import Distribution, constraints
 
 from sbi_cmpe import __version__
-from sbi_cmpe.benchmark.cache import simulations, trained
+from sbi_cmpe.benchmark.cache import trained
 from sbi_cmpe.benchmark.clock import timed
 from sbi_cmpe.benchmark.report import LABELS
-from sbi_cmpe.benchmark.run import machine_description, run_jobs
+from sbi_cmpe.benchmark.run import machine_description, run_suite
 from sbi_cmpe.benchmark.store import (
-    FolderLock,
-    append_rows,
     column_mean,
     completed_rows,
     iter_rows,
@@ -300,23 +298,25 @@ def run_images(
         RuntimeError: When another run holds the folder's lock, or when jobs failed (after
             one retry each; the rows of all other jobs are written).
     """
-    out = Path(settings.out)
-    csv_path = out / "results.csv"
-    with FolderLock(out):
-        task = digits_task(settings.num_test)
+    task = digits_task(settings.num_test)
+
+    def plan(csv_path: Path) -> List[ImageJob]:
         done = {
             (int(r["budget"]), r["method"], int(r["seed"]))
             for r in completed_rows(csv_path, IMAGE_COLUMNS)
             if r["task"] == task.name  # another number of test digits is another task
         }
         grid = product(settings.budgets, settings.methods, settings.seeds)
-        jobs = [ImageJob(*key) for key in grid if key not in done]
-        for budget, seed in dict.fromkeys((j.budget, j.seed) for j in jobs if j.method != EXACT):
-            simulations(task, budget, seed, out / "cache")
-        write = partial(append_rows, csv_path, columns=IMAGE_COLUMNS)
-        run = partial(run_image_job, settings=settings)
-        run_jobs(jobs, run, write, csv_path, progress, workers, scheduler)
-    return csv_path
+        return [ImageJob(*key) for key in grid if key not in done]
+
+    def inputs(jobs: List[ImageJob]) -> List[Tuple[Task, int, int]]:
+        keys = dict.fromkeys((j.budget, j.seed) for j in jobs if j.method != EXACT)
+        return [(task, budget, seed) for budget, seed in keys]
+
+    return run_suite(
+        settings.out, IMAGE_COLUMNS, plan, inputs, partial(run_image_job, settings=settings),
+        progress, workers, scheduler,
+    )  # fmt: skip
 
 
 def images_report(csv_path: str | Path, out: str | Path) -> str:

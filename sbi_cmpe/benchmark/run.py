@@ -40,6 +40,7 @@ __all__ = [
     "run_benchmark",
     "run_job",
     "run_jobs",
+    "run_suite",
     "plan",
     "benchmark_c2st",
     "COLUMNS",
@@ -195,23 +196,54 @@ def run_benchmark(
         RuntimeError: When another run holds the folder's lock, or when jobs failed (after
             one retry each; the rows of all other jobs are written).
     """
-    out = Path(settings.out)
+
+    def inputs(jobs: List[Job]) -> List[Tuple[Task, int, int]]:
+        first = {(j.task_name, j.budget, j.seed): j for j in reversed(jobs)}
+        return [
+            (load_task(j.task) if isinstance(j.task, str) else j.task, j.budget, j.seed)
+            for j in first.values()
+        ]
+
+    run = partial(run_job, settings=settings)
+    return run_suite(
+        settings.out, COLUMNS, partial(plan, settings), inputs, run, progress, workers, scheduler
+    )
+
+
+def run_suite(
+    out: str | Path,
+    columns: Sequence[str],
+    plan: Callable[[Path], List[Any]],
+    inputs: Callable[[List[Any]], Sequence[Tuple[Task, int, int]]],
+    run: Callable[[Any], List[Dict[str, Any]]],
+    progress: bool = True,
+    workers: Optional[int] = None,
+    scheduler: Optional[str] = None,
+) -> Path:
+    """A suite's run: with `out` locked, plan the jobs from the rows done, simulate their
+    inputs once, then run them (`run_jobs`), appending rows to `<out>/results.csv`.
+
+    Arguments:
+        out: The suite's folder (CSV, cache).
+        columns: The CSV's columns.
+        plan: `csv_path -> jobs` still to run.
+        inputs: `jobs -> [(task, budget, seed)]` whose simulations the jobs share.
+        run: `job -> rows`.
+        progress: Whether to show a progress bar.
+        workers: Run on a local Dask cluster of this many processes; `None` runs here.
+        scheduler: Address of a running Dask scheduler to run on instead.
+
+    Returns:
+        The path of the results CSV.
+    """
+    out = Path(out)
     csv_path = out / "results.csv"
     with FolderLock(out):
-        jobs = plan(settings, csv_path)
-        first = {(j.task_name, j.budget, j.seed): j for j in reversed(jobs)}
-        for job in first.values():  # made once, shared by the jobs of (task, budget, seed)
-            task = load_task(job.task) if isinstance(job.task, str) else job.task
-            simulations(task, job.budget, job.seed, out / "cache")
-        run_jobs(
-            jobs,
-            partial(run_job, settings=settings),
-            lambda rows: append_rows(csv_path, rows),
-            csv_path,
-            progress=progress,
-            workers=workers,
-            scheduler=scheduler,
-        )
+        jobs = plan(csv_path)
+        for task, budget, seed in inputs(jobs):  # made once, shared by their jobs
+            simulations(task, budget, seed, out / "cache")
+        write = partial(append_rows, csv_path, columns=columns)
+        run_jobs(jobs, run, write, csv_path, progress, workers, scheduler)
     return csv_path
 
 

@@ -30,13 +30,11 @@ from torch import Tensor
 from torch.distributions import MultivariateNormal
 
 from sbi_cmpe import __version__
-from sbi_cmpe.benchmark.cache import simulations, trained
+from sbi_cmpe.benchmark.cache import trained
 from sbi_cmpe.benchmark.clock import timed
 from sbi_cmpe.benchmark.report import LABELS
-from sbi_cmpe.benchmark.run import benchmark_c2st, machine_description, run_jobs
+from sbi_cmpe.benchmark.run import benchmark_c2st, machine_description, run_suite
 from sbi_cmpe.benchmark.store import (
-    FolderLock,
-    append_rows,
     column_mean,
     completed_rows,
     iter_rows,
@@ -285,16 +283,15 @@ def run_scaling(
         RuntimeError: When another run holds the folder's lock, or when jobs failed (after
             one retry each; the rows of all other jobs are written).
     """
-    out = Path(settings.out)
-    csv_path = out / "results.csv"
-    write = partial(append_rows, csv_path, columns=SCALING_COLUMNS)
-    with FolderLock(out):
-        jobs = plan(settings, csv_path)
-        for dim, budget, seed in dict.fromkeys((j.dim, j.budget, j.seed) for j in jobs):
-            simulations(linear_gaussian_task(dim), budget, seed, out / "cache")
-        run = partial(run_scaling_job, settings=settings)
-        run_jobs(jobs, run, write, csv_path, progress, workers, scheduler)
-    return csv_path
+
+    def inputs(jobs: List[ScalingJob]) -> List[Tuple[Task, int, int]]:
+        keys = dict.fromkeys((j.dim, j.budget, j.seed) for j in jobs)
+        return [(linear_gaussian_task(dim), budget, seed) for dim, budget, seed in keys]
+
+    return run_suite(
+        settings.out, SCALING_COLUMNS, partial(plan, settings), inputs,
+        partial(run_scaling_job, settings=settings), progress, workers, scheduler,
+    )  # fmt: skip
 
 
 def scaling_report(csv_path: str | Path, out: str | Path) -> str:
