@@ -38,8 +38,9 @@ from sbi.utils.sbiutils import within_support
 
 from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.cache import simulations
-from sbi_cmpe.benchmark.run import benchmark_c2st, machine_description
+from sbi_cmpe.benchmark.run import benchmark_c2st
 from sbi_cmpe.benchmark.store import append_rows, completed_rows
+from sbi_cmpe.benchmark.suite import machine_description
 from sbi_cmpe.benchmark.tasks import load_task
 
 TASKS = ["two_moons", "gaussian_linear", "gaussian_mixture", "slcp", "bernoulli_glm"]

@@ -33,12 +33,13 @@ from sbi_cmpe import __version__
 from sbi_cmpe.benchmark.cache import trained
 from sbi_cmpe.benchmark.clock import timed
 from sbi_cmpe.benchmark.report import LABELS
-from sbi_cmpe.benchmark.run import benchmark_c2st, machine_description, run_suite
+from sbi_cmpe.benchmark.run import benchmark_c2st
 from sbi_cmpe.benchmark.store import (
     column_mean,
     completed_rows,
     iter_rows,
 )
+from sbi_cmpe.benchmark.suite import machine_description, run_suite
 from sbi_cmpe.benchmark.tasks import Task, seeded
 
 __all__ = [
