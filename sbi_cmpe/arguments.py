@@ -20,6 +20,7 @@ __all__ = [
     "non_negative_int",
     "positive_float",
     "open_fraction",
+    "fraction",
     "sample_shape",
 ]
 
@@ -85,6 +86,17 @@ def open_fraction(name: str, value: Any) -> float:
         raise TypeError(f"{name} must be a number between 0 and 1, got {value!r}.")
     if not 0 < value < 1:
         raise ValueError(f"{name} must lie strictly between 0 and 1, got {value!r}.")
+    return float(value)
+
+
+def fraction(name: str, value: Any, allow_none: bool = False) -> Optional[float]:
+    """`value` as a `float` in `[0, 1)` (or `None` where allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1), got {value!r}.")
+    if not 0 <= value < 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}.")
     return float(value)
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "training_pairs",
     "consistency_distance",
     "consistency_loss",
+    "warm_start_loss",
     "denoiser_scalings",
     "denoising_loss",
     "probability_flow",
@@ -281,6 +282,48 @@ def consistency_loss(
     with torch.no_grad():
         teacher = f(theta + t_lo[:, None] * z, t_lo, condition)  # (B, D)
     return consistency_distance(student, teacher, t_lo, t_hi, huber_c)
+
+
+def warm_start_loss(
+    f: ConsistencyFn,
+    theta: Tensor,
+    condition: Tensor,
+    grid: Tensor,
+    p_mean: float = P_MEAN,
+    p_std: float = P_STD,
+    huber_c: float | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    r"""The consistency loss with its teacher at $\epsilon$: denoising in the consistency
+    parameterization, the warm-start stage of a training run.
+
+    $\mathcal{L} = \lambda\, d\big(f_\phi(\theta + t z, t, x),\ \theta + \epsilon z\big)$
+    with $t = t_{n+1}$ drawn as in `consistency_loss`, $\lambda = 1 / (t - \epsilon)$ and
+    the pseudo-Huber distance $d$. This is `consistency_loss` with $t_n = \epsilon$: there
+    the boundary condition gives the teacher, $f(\theta + \epsilon z, \epsilon, x) =
+    \theta + \epsilon z$, without a network call. Its minimizer maps $\theta_t$ to the
+    centre of $p(\theta \mid \theta_t, x)$ (a denoiser), from which consistency training
+    then starts, as easy consistency tuning (Geng et al., 2024) starts from a diffusion
+    model.
+
+    Arguments:
+        f: Consistency function `(theta_t (B, D), t (B,), condition) -> (B, D)`.
+        theta: Standardized parameters of shape `(B, D)`.
+        condition: Condition (already embedded or raw, as `f` expects), batch first.
+        grid: Increasing noise levels of shape `(N,)`; `grid[0]` is $\epsilon$.
+        p_mean: Mean of $\ln t$ for the timestep distribution.
+        p_std: Standard deviation of $\ln t$ for the timestep distribution.
+        huber_c: Pseudo-Huber constant; `None` gives $0.00054 \sqrt{D}$.
+        generator: Optional random generator (for a loss with fixed noise).
+
+    Returns:
+        Loss per element of the batch, shape `(B,)`.
+    """
+    batch, dim = theta.shape
+    _, t, z = training_pairs(grid, batch, dim, p_mean, p_std, generator, theta.device, theta.dtype)
+    student = f(theta + t[:, None] * z, t, condition)  # (B, D)
+    eps = torch.full_like(t, float(grid[0]))  # (B,)
+    return consistency_distance(student, theta + eps[:, None] * z, eps, t, huber_c)
 
 
 def denoiser_scalings(t: Tensor, sigma_data: float = 1.0) -> tuple[Tensor, Tensor]:

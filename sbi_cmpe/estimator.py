@@ -16,6 +16,7 @@ from sbi_cmpe.consistency import (
     denoiser_scalings,
     denoising_loss,
     training_pairs,
+    warm_start_loss,
 )
 from sbi_cmpe.density import ode_log_prob
 from sbi_cmpe.sampling_net import shared_condition_net
@@ -190,24 +191,32 @@ class ConsistencyEstimator(ConditionalEstimator):
         condition: Tensor,
         num_points: Optional[int] = None,
         generator: Optional[torch.Generator] = None,
+        warm_start: bool = False,
     ) -> Tensor:
-        r"""Consistency training loss, see `sbi_cmpe.consistency.consistency_loss`.
+        r"""Consistency training loss, see `sbi_cmpe.consistency.consistency_loss`, or in
+        the warm-start stage `sbi_cmpe.consistency.warm_start_loss` on the final grid.
 
         Arguments:
             input: Parameters of shape `(B, *input_shape)`.
             condition: Conditions of shape `(B, *condition_shape)`.
             num_points: Number of grid points $N(k)$ of the current curriculum stage;
-                `None` uses the final grid ($s_1 + 1$ points).
+                `None` uses the final grid ($s_1 + 1$ points). Unused with `warm_start`.
             generator: Optional random generator, for a loss with fixed noise.
+            warm_start: Whether to take the warm-start loss (teacher at $\epsilon$).
 
         Returns:
             Loss per element of the batch, shape `(B,)`.
         """
         self._check_input_shape(input)
         theta = (input.reshape(input.shape[0], -1) - self.theta_mean) / self.theta_std  # (B, D)
+        if warm_start:
+            num_points = None  # the warm start draws its noise levels from the final grid
         if self.density:
-            return self._joint_loss(theta, self._embed(condition), num_points, generator)
-        return consistency_loss(
+            return self._joint_loss(
+                theta, self._embed(condition), num_points, generator, warm_start
+            )
+        loss = warm_start_loss if warm_start else consistency_loss
+        return loss(
             self.consistency_function,
             theta,
             self._embed(condition),
@@ -223,9 +232,11 @@ class ConsistencyEstimator(ConditionalEstimator):
         embedded_x: Tensor,
         num_points: Optional[int],
         generator: Optional[torch.Generator],
+        warm_start: bool = False,
     ) -> Tensor:
-        """Consistency loss plus `denoiser_weight` times the denoising loss, the latter at
-        the student's noisy points (one forward pass gives both heads)."""
+        """Consistency loss (with its teacher at epsilon in the warm start) plus
+        `denoiser_weight` times the denoising loss, the latter at the student's noisy points
+        (one forward pass gives both heads)."""
         schedule = self.schedule
         t_lo, t_hi, z = training_pairs(
             schedule.grid(num_points),
@@ -239,8 +250,12 @@ class ConsistencyEstimator(ConditionalEstimator):
         theta_hi = theta + t_hi[:, None] * z  # (B, D)
         out = self.net(theta_hi, embedded_x, t_hi.log())  # (B, 2 D)
         student = self._consistency_head(theta_hi, t_hi, out)
-        with torch.no_grad():
-            teacher = self.consistency_function(theta + t_lo[:, None] * z, t_lo, embedded_x)
+        if warm_start:  # f(theta + eps z, eps, x) = theta + eps z, without a network call
+            t_lo = torch.full_like(t_hi, schedule.eps)
+            teacher = theta + t_lo[:, None] * z
+        else:
+            with torch.no_grad():
+                teacher = self.consistency_function(theta + t_lo[:, None] * z, t_lo, embedded_x)
         denoised = self._denoiser_head(theta_hi, t_hi, out)
         return consistency_distance(
             student, teacher, t_lo, t_hi

@@ -2,7 +2,8 @@ r"""A training run of consistency training: its lasting state, its epochs and on
 
 Each optimizer step $k$ of a run of $K$ steps takes the grid size $N(k)$ of the iCT
 curriculum and the cosine learning rate $\eta_k$, computes the consistency loss of a
-batch (`ConsistencyEstimator.loss`), checks that the loss and the gradient are finite,
+batch (`ConsistencyEstimator.loss`; in the first $K_w$ steps, the warm start, its teacher
+sits at $\epsilon$), checks that the loss and the gradient are finite,
 clips the gradient and steps the optimizer (`train_epoch`). `run_epochs` repeats such
 passes, validates and applies the stopping rule (`sbi_cmpe.validation`) until step $K$;
 `start_run` sets a call's budget $K$ and optimizer, `close_round` ends the call. `Run`
@@ -57,10 +58,13 @@ class Run:
         total_steps: Steps $K$ of the current call's budget.
         val_loss: The last validation score.
         interrupted: Whether the last call ended before its loop did.
+        warm_steps: Steps $K_w$ of the warm start (`sbi_cmpe.consistency.warm_start_loss`),
+            counted from the run's first step; no validation runs before step $K_w$.
     """
 
     optimizer: torch.optim.Optimizer
     base_lr: float
+    warm_steps: int = 0
     progress: Progress = field(default_factory=Progress)
     stopping: StoppingRule = field(default_factory=StoppingRule)
     epoch: int = 0
@@ -76,13 +80,16 @@ def start_run(
     max_num_epochs: Optional[int],
     learning_rate: Optional[float],
     resumed: Optional[Run],
+    warm_start: Optional[float] = None,
 ) -> tuple[Run, int]:
-    """The run of one call of `CMPEInference.train`: its budget and its optimizer.
+    """The run of one call of `CMPEInference.train`: its budget, warm start and optimizer.
 
     The budget is `max_num_epochs` epochs of `batches` steps, or, when that is `None`,
     `default_num_steps(D, num_simulations)` rounded up to whole epochs. A new run starts
     Adam on the network's device at `learning_rate` (`default_learning_rate(D)` when
-    `None`); a resumed run keeps its optimizer and rate and warns if another is given.
+    `None`) and spends the fraction `warm_start` of its steps in the warm start (none when
+    `None`); a resumed run keeps its optimizer, rate and warm start and warns if another rate
+    or warm start is given.
 
     Arguments:
         net: The estimator to train, on its device.
@@ -91,27 +98,36 @@ def start_run(
         max_num_epochs: Epochs of the call; `None` for the default budget.
         learning_rate: Initial learning rate; `None` for the default.
         resumed: The earlier run to continue; `None` for a new run.
+        warm_start: Fraction of a new run's steps in the warm start; `None` for none.
 
     Returns:
         The run (its `total_steps` and validation interval set) and the epochs of the call.
     """
+    dim = net.input_shape.numel()
     if max_num_epochs is None:
-        num_steps = default_num_steps(net.input_shape.numel(), num_simulations)
+        num_steps = default_num_steps(dim, num_simulations)
         max_num_epochs = max(1, math.ceil(num_steps / batches))
+    total_steps = max_num_epochs * batches
     if resumed is not None:
         run = resumed
-        if learning_rate is not None:
-            warnings.warn(
-                f"learning_rate={learning_rate} is ignored: resume_training=True continues "
-                f"the previous run with its learning rate ({run.base_lr}), as in sbi.",
-                stacklevel=3,
-            )
+        kept = (
+            ("learning_rate", learning_rate, f"learning rate ({run.base_lr})"),
+            ("warm_start", warm_start, f"warm start ({run.warm_steps} steps)"),
+        )
+        for name, value, what in kept:
+            if value is not None:
+                warnings.warn(
+                    f"{name}={value} is ignored: resume_training=True continues the previous "
+                    f"run with its {what}, as in sbi.",
+                    stacklevel=3,
+                )
     else:
         if learning_rate is None:
-            learning_rate = default_learning_rate(net.input_shape.numel())
+            learning_rate = default_learning_rate(dim)
         device = str(next(net.parameters()).device)
-        run = Run(adam(net.parameters(), learning_rate, device), learning_rate)
-    run.total_steps = max_num_epochs * batches
+        warm_steps = round((warm_start or 0.0) * total_steps)
+        run = Run(adam(net.parameters(), learning_rate, device), learning_rate, warm_steps)
+    run.total_steps = total_steps
     run.stopping.every = validation_interval(batches)
     return run, max_num_epochs
 
@@ -136,7 +152,7 @@ def run_epochs(
     grid size and learning rate to `tracker`. Validations (`validate`) come when
     `run.stopping` says they are due (after each epoch that ends at least
     `sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION` steps after the last validation, and after
-    the last epoch);
+    the last epoch; none before the warm start ends, so that its weights never come back);
     their scores go to both. Only in the last curriculum stage (more than $s_1$ grid points)
     does a degraded score count towards stopping, and any score that is not degraded resets
     the count. An interruption (e.g. `KeyboardInterrupt`) propagates and leaves
@@ -177,7 +193,8 @@ def run_epochs(
             tracker.log_metric("learning_rate", run.optimizer.param_groups[0]["lr"], run.epoch)
             net.eval()
             stop = False
-            if run.stopping.due(run.epoch, last=run.progress.step >= run.total_steps):
+            warm = run.progress.step <= run.warm_steps < run.total_steps
+            if not warm and run.stopping.due(run.epoch, last=run.progress.step >= run.total_steps):
                 run.val_loss = validate()
                 summary["validation_loss"].append(run.val_loss)
                 tracker.log_metric("validation_loss", run.val_loss, run.epoch)
@@ -249,7 +266,8 @@ def train_epoch(
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
-        losses = net.loss(theta, x, num_points=num_points)  # (B,)
+        warm = progress.step < run.warm_steps
+        losses = net.loss(theta, x, num_points=num_points, warm_start=warm)  # (B,)
         loss = losses.mean()
         loss_value = loss.item()
         if not math.isfinite(loss_value):

@@ -95,6 +95,18 @@ TRAINER_CASES = [
         "validation_fraction must lie strictly between 0 and 1",
     ),
     (
+        "warm start of the whole run",
+        lambda i: i.append_simulations(THETA, X).train(warm_start=1.0),
+        ValueError,
+        r"warm_start must lie in \[0, 1\)",
+    ),
+    (
+        "warm start not a number",
+        lambda i: i.append_simulations(THETA, X).train(warm_start="half"),
+        TypeError,
+        "warm_start must be a number",
+    ),
+    (
         "too few training simulations",
         lambda i: i.append_simulations(THETA[:3], X[:3]).train(validation_fraction=0.5),
         ValueError,

@@ -13,6 +13,8 @@ from sbi_cmpe.consistency import (
     sampling_times,
     scalings,
     timestep_probabilities,
+    training_pairs,
+    warm_start_loss,
 )
 
 
@@ -97,6 +99,33 @@ def test_consistency_loss_fixed_generator_is_deterministic():
     a = consistency_loss(f, theta, None, grid, generator=torch.Generator().manual_seed(0))
     b = consistency_loss(f, theta, None, grid, generator=torch.Generator().manual_seed(0))
     assert torch.equal(a, b)
+
+
+def test_warm_start_loss_is_the_consistency_loss_with_its_teacher_at_eps():
+    def f(theta_t, t, x):
+        return theta_t / (1 + t[:, None])
+
+    theta, grid = torch.randn(64, 2), karras_grid(51, 1e-3, 10.0)
+    loss = warm_start_loss(f, theta, None, grid, generator=torch.Generator().manual_seed(3))
+    _, t, z = training_pairs(grid, 64, 2, generator=torch.Generator().manual_seed(3))
+    teacher = theta + 1e-3 * z  # f(theta + eps z, eps) by the boundary condition
+    expected = pseudo_huber(f(theta + t[:, None] * z, t, None), teacher, 0.00054 * math.sqrt(2))
+    torch.testing.assert_close(loss, expected / (t - 1e-3))
+
+
+def test_warm_start_loss_is_smallest_at_the_denoiser():
+    """For theta ~ N(0, I) the denoiser E[theta | theta_t] = theta_t / (1 + t^2) (also the
+    median of the symmetric p(theta | theta_t)) beats shrinking a little more or less."""
+    theta, grid = torch.randn(200_000, 2), karras_grid(51, 1e-3, 10.0)
+
+    def loss(scale):
+        def f(theta_t, t, x):
+            return theta_t / (1 + scale * t[:, None] ** 2)
+
+        g = torch.Generator().manual_seed(0)
+        return warm_start_loss(f, theta, None, grid, generator=g).mean().item()
+
+    assert loss(1.0) < min(loss(0.8), loss(1.25))
 
 
 @pytest.mark.parametrize("k", [1, 2, 5, 20])

@@ -21,6 +21,24 @@ def test_boundary_condition_is_exact(model):
     assert not torch.allclose(est.consistency_function(theta, t * 100, emb), theta)
 
 
+@pytest.mark.parametrize("density", [False, True])
+def test_warm_start_loss_calls_the_network_once_and_trains_it(density):
+    """The warm start's teacher is theta + eps z, not a second network call."""
+    est = consistency_nn(hidden_features=16, num_layers=1, time_embedding_dim=8, density=density)(
+        torch.randn(50, 3), torch.randn(50, 2)
+    )
+    calls = []
+    est.net.register_forward_hook(lambda *args: calls.append(torch.is_grad_enabled()))
+    theta, x = torch.randn(9, 3), torch.randn(9, 2)
+    loss = est.loss(theta, x, num_points=11, warm_start=True)
+    assert loss.shape == (9,) and torch.isfinite(loss).all() and calls == [True]
+    loss.mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in est.net.parameters() if p.grad is not None)
+    calls.clear()
+    est.loss(theta, x, num_points=11)
+    assert calls == [True, False]  # student, then the teacher without gradients
+
+
 @pytest.mark.parametrize("theta_dim, x_shape", [(1, (1,)), (3, (3,)), (2, (4, 5))])
 def test_loss_and_sample_shapes(theta_dim, x_shape):
     embedding = nn.Flatten() if len(x_shape) > 1 else None

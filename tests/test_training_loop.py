@@ -1,10 +1,64 @@
 """The training loop: curriculum, resume, validation spacing, stopping and logging."""
 
+import pytest
 import torch
 
 from sbi_cmpe import CMPEInference
 from sbi_cmpe.consistency import num_discretization_steps
 from tests.conftest import Recorder, linear_gaussian_data, make_inference
+
+
+def recording_warm_flags(inference):
+    """Replace the network's loss by one that records `warm_start` at each training step."""
+    net, flags = inference._neural_net, []
+    loss = net.loss
+
+    def recording_loss(*args, warm_start=False, **kwargs):
+        if torch.is_grad_enabled():
+            flags.append(warm_start)
+        return loss(*args, warm_start=warm_start, **kwargs)
+
+    net.loss = recording_loss
+    return flags
+
+
+def test_warm_start_takes_the_first_steps_and_is_never_validated(tiny_builder, monkeypatch):
+    """A warm start of 0.6 of 40 steps: 24 steps with the teacher at epsilon, then 16 of
+    consistency training, validated only after the warm start (epochs 5 batches long)."""
+    monkeypatch.setattr("sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION", 1)
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x).train(max_num_epochs=1, training_batch_size=50)
+    flags = recording_warm_flags(inference)
+    validated = []
+    monkeypatch.setattr(
+        inference, "_validation_loss", lambda *a: validated.append(inference.epoch) or 1.0
+    )
+    inference.train(max_num_epochs=8, training_batch_size=50, warm_start=0.6)
+    assert inference._run.warm_steps == 24
+    assert flags == [True] * 24 + [False] * 16
+    assert validated == [5, 6, 7, 8]  # epoch 5 is the first after step 24
+
+
+def test_resumed_run_keeps_its_warm_start(tiny_builder):
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x).train(
+        max_num_epochs=4, training_batch_size=50, warm_start=0.5
+    )
+    assert inference._run.warm_steps == 10
+    flags = recording_warm_flags(inference)
+    with pytest.warns(UserWarning, match="warm_start=0.9 is ignored"):
+        inference.train(
+            max_num_epochs=8, training_batch_size=50, resume_training=True, warm_start=0.9
+        )
+    assert inference._run.warm_steps == 10 and flags == [False] * 20
+
+
+def test_no_warm_start_unless_asked_for(tiny_builder):
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x).train(max_num_epochs=1, training_batch_size=50)
+    flags = recording_warm_flags(inference)
+    inference.train(max_num_epochs=4, training_batch_size=50)
+    assert inference._run.warm_steps == 0 and flags == [False] * 20
 
 
 def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
