@@ -59,7 +59,7 @@ class Run:
         val_loss: The last validation score.
         interrupted: Whether the last call ended before its loop did.
         warm_steps: Steps $K_w$ of the warm start (`sbi_cmpe.consistency.warm_start_loss`),
-            counted from the run's first step; no validation runs before step $K_w$.
+            counted from the run's first step; no validation runs until step $K_w$.
     """
 
     optimizer: torch.optim.Optimizer
@@ -82,14 +82,15 @@ def start_run(
     resumed: Optional[Run],
     warm_start: Optional[float] = None,
 ) -> tuple[Run, int]:
-    """The run of one call of `CMPEInference.train`: its budget, warm start and optimizer.
+    r"""The run of one call of `CMPEInference.train`: its budget, warm start and optimizer.
 
     The budget is `max_num_epochs` epochs of `batches` steps, or, when that is `None`,
     `default_num_steps(D, num_simulations)` rounded up to whole epochs. A new run starts
     Adam on the network's device at `learning_rate` (`default_learning_rate(D)` when
-    `None`) and spends the fraction `warm_start` of its steps in the warm start (none when
-    `None`); a resumed run keeps its optimizer, rate and warm start and warns if another rate
-    or warm start is given.
+    `None`) and spends the first $\lfloor$ `warm_start` $\cdot K \rfloor$ of its $K$ steps in
+    the warm start (none when `None`); a resumed run keeps its optimizer, rate and warm start
+    and warns if another rate or warm start is given. The last step of a call is never part
+    of the warm start.
 
     Arguments:
         net: The estimator to train, on its device.
@@ -125,8 +126,10 @@ def start_run(
         if learning_rate is None:
             learning_rate = default_learning_rate(dim)
         device = str(next(net.parameters()).device)
-        warm_steps = round((warm_start or 0.0) * total_steps)
+        warm_steps = math.floor((warm_start or 0.0) * total_steps)
         run = Run(adam(net.parameters(), learning_rate, device), learning_rate, warm_steps)
+    # At least the last step of a call is consistency training, also when resumed.
+    run.warm_steps = min(run.warm_steps, total_steps - 1)
     run.total_steps = total_steps
     run.stopping.every = validation_interval(batches)
     return run, max_num_epochs
@@ -152,7 +155,7 @@ def run_epochs(
     grid size and learning rate to `tracker`. Validations (`validate`) come when
     `run.stopping` says they are due (after each epoch that ends at least
     `sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION` steps after the last validation, and after
-    the last epoch; none before the warm start ends, so that its weights never come back);
+    the last epoch; none during the warm start, whose end the spacing counts from);
     their scores go to both. Only in the last curriculum stage (more than $s_1$ grid points)
     does a degraded score count towards stopping, and any score that is not degraded resets
     the count. An interruption (e.g. `KeyboardInterrupt`) propagates and leaves
@@ -193,8 +196,9 @@ def run_epochs(
             tracker.log_metric("learning_rate", run.optimizer.param_groups[0]["lr"], run.epoch)
             net.eval()
             stop = False
-            warm = run.progress.step <= run.warm_steps < run.total_steps
-            if not warm and run.stopping.due(run.epoch, last=run.progress.step >= run.total_steps):
+            if run.progress.step <= run.warm_steps:  # the spacing counts from its end
+                run.stopping.last_epoch = run.epoch
+            elif run.stopping.due(run.epoch, last=run.progress.step >= run.total_steps):
                 run.val_loss = validate()
                 summary["validation_loss"].append(run.val_loss)
                 tracker.log_metric("validation_loss", run.val_loss, run.epoch)

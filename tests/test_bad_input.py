@@ -101,6 +101,18 @@ TRAINER_CASES = [
         r"warm_start must lie in \[0, 1\)",
     ),
     (
+        "negative warm start",
+        lambda i: i.append_simulations(THETA, X).train(warm_start=-0.1),
+        ValueError,
+        r"warm_start must lie in \[0, 1\)",
+    ),
+    (
+        "NaN warm start",
+        lambda i: i.append_simulations(THETA, X).train(warm_start=float("nan")),
+        ValueError,
+        r"warm_start must lie in \[0, 1\)",
+    ),
+    (
         "warm start not a number",
         lambda i: i.append_simulations(THETA, X).train(warm_start="half"),
         TypeError,

@@ -38,6 +38,15 @@ def test_warm_start_loss_calls_the_network_once_and_trains_it(density):
     est.loss(theta, x, num_points=11)
     assert calls == [True, False]  # student, then the teacher without gradients
 
+    # The warm start draws its noise levels from the final grid, whatever the curriculum.
+    def seeded():
+        return torch.Generator().manual_seed(1)
+
+    warm = [
+        est.loss(theta, x, num_points=n, warm_start=True, generator=seeded()) for n in (11, None)
+    ]
+    torch.testing.assert_close(*warm)
+
 
 @pytest.mark.parametrize("theta_dim, x_shape", [(1, (1,)), (3, (3,)), (2, (4, 5))])
 def test_loss_and_sample_shapes(theta_dim, x_shape):

@@ -5,6 +5,7 @@ import torch
 
 from sbi_cmpe import CMPEInference
 from sbi_cmpe.consistency import num_discretization_steps
+from sbi_cmpe.training_loop import start_run
 from tests.conftest import Recorder, linear_gaussian_data, make_inference
 
 
@@ -37,6 +38,35 @@ def test_warm_start_takes_the_first_steps_and_is_never_validated(tiny_builder, m
     assert inference._run.warm_steps == 24
     assert flags == [True] * 24 + [False] * 16
     assert validated == [5, 6, 7, 8]  # epoch 5 is the first after step 24
+
+
+def test_validation_spacing_counts_from_the_end_of_the_warm_start(tiny_builder, monkeypatch):
+    """Half of 300 epochs of 5 steps warm: the warm start ends with epoch 150 exactly, and
+    validations come 20 epochs (100 steps) later, at 170, ..., 290 and the last epoch."""
+    inference, theta, x = make_inference(tiny_builder)
+    validated = []
+    monkeypatch.setattr(
+        inference, "_validation_loss", lambda *a: validated.append(inference.epoch) or 1.0
+    )
+    inference.append_simulations(theta, x).train(
+        max_num_epochs=300, training_batch_size=50, warm_start=0.5
+    )
+    assert inference._run.warm_steps == 750
+    assert validated == [170, 190, 210, 230, 250, 270, 290, 300]
+
+
+def test_the_last_step_is_never_warm(tiny_builder):
+    """0.99 of 40 steps rounds down to 39, so the last step trains consistency; a resumed
+    call whose budget ends inside the warm start still ends with a consistency step."""
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x).train(max_num_epochs=1, training_batch_size=50)
+    flags = recording_warm_flags(inference)
+    inference.train(max_num_epochs=8, training_batch_size=50, warm_start=0.99)
+    assert inference._run.warm_steps == 39 and flags == [True] * 39 + [False]
+    run = inference._run
+    run.warm_steps = 45  # as a run of 50 steps, interrupted in its warm start, would have
+    start_run(inference._neural_net, 5, 300, 6, None, run)  # resumed for 6 epochs of 5 steps
+    assert run.total_steps == 30 and run.warm_steps == 29
 
 
 def test_resumed_run_keeps_its_warm_start(tiny_builder):
