@@ -53,11 +53,8 @@ __all__ = [
     "pseudo_huber",
     "training_pairs",
     "consistency_distance",
+    "consistency_teacher",
     "consistency_loss",
-    "warm_start_loss",
-    "denoiser_scalings",
-    "denoising_loss",
-    "probability_flow",
     "sampling_times",
 ]
 
@@ -243,6 +240,41 @@ def consistency_distance(
     return pseudo_huber(student, teacher, huber_c) / (t_hi - t_lo)
 
 
+def consistency_teacher(
+    f: ConsistencyFn,
+    theta: Tensor,
+    z: Tensor,
+    t_lo: Tensor,
+    condition: Tensor,
+    eps: float,
+    warm_start: bool = False,
+) -> tuple[Tensor, Tensor]:
+    r"""The teacher $\mathrm{sg}[f_\phi(\theta + t_n z, t_n, x)]$ and its $t_n$.
+
+    In the warm start $t_n = \epsilon$, where the boundary condition gives the teacher
+    $\theta + \epsilon z$ without a network call: the loss then trains $f$ towards the
+    centre of $p(\theta \mid \theta_t, x)$, a denoiser, from which consistency training
+    starts, as easy consistency tuning (Geng et al., 2024) starts from a diffusion model.
+
+    Arguments:
+        f: Consistency function `(theta_t (B, D), t (B,), condition) -> (B, D)`.
+        theta: Standardized parameters of shape `(B, D)`.
+        z: The noise of the batch, shape `(B, D)`.
+        t_lo: $t_n$ of shape `(B,)`.
+        condition: Condition, as `f` expects it.
+        eps: Smallest noise level $\epsilon$.
+        warm_start: Whether the teacher sits at $\epsilon$.
+
+    Returns:
+        `(t_n (B,), teacher (B, D))`.
+    """
+    if warm_start:
+        t_lo = torch.full_like(t_lo, eps)
+        return t_lo, theta + t_lo[:, None] * z
+    with torch.no_grad():
+        return t_lo, f(theta + t_lo[:, None] * z, t_lo, condition)  # (B, D)
+
+
 def consistency_loss(
     f: ConsistencyFn,
     theta: Tensor,
@@ -252,6 +284,7 @@ def consistency_loss(
     p_std: float = P_STD,
     huber_c: float | None = None,
     generator: torch.Generator | None = None,
+    warm_start: bool = False,
 ) -> Tensor:
     r"""Improved consistency training loss for a batch.
 
@@ -259,17 +292,20 @@ def consistency_loss(
     \mathrm{sg}[f_\phi(\theta + t_n z, t_n, x)]\big)$ with $n$ from the discrete
     lognormal, one $z \sim \mathcal{N}(0, I)$ shared by both calls,
     $\lambda(t_n) = 1 / (t_{n+1} - t_n)$ and the pseudo-Huber distance $d$. The teacher
-    ($\mathrm{sg}$, stop-gradient) is the student itself: no EMA network.
+    ($\mathrm{sg}$, stop-gradient) is the student itself: no EMA network. In the warm start
+    $t_n = \epsilon$ (`consistency_teacher`).
 
     Arguments:
         f: Consistency function `(theta_t (B, D), t (B,), condition) -> (B, D)`.
         theta: Standardized parameters of shape `(B, D)`.
         condition: Condition (already embedded or raw, as `f` expects), batch first.
-        grid: Increasing noise levels of shape `(N,)` for the current curriculum stage.
+        grid: Increasing noise levels of shape `(N,)` for the current curriculum stage;
+            `grid[0]` is $\epsilon$.
         p_mean: Mean of $\ln t$ for the timestep distribution.
         p_std: Standard deviation of $\ln t$ for the timestep distribution.
         huber_c: Pseudo-Huber constant; `None` gives $0.00054 \sqrt{D}$.
         generator: Optional random generator (for a loss with fixed noise).
+        warm_start: Whether the teacher sits at $\epsilon$ (the warm start of a run).
 
     Returns:
         Loss per element of the batch, shape `(B,)`.
@@ -279,107 +315,10 @@ def consistency_loss(
         grid, batch, dim, p_mean, p_std, generator, theta.device, theta.dtype
     )
     student = f(theta + t_hi[:, None] * z, t_hi, condition)  # (B, D)
-    with torch.no_grad():
-        teacher = f(theta + t_lo[:, None] * z, t_lo, condition)  # (B, D)
+    t_lo, teacher = consistency_teacher(
+        f, theta, z, t_lo, condition, float(grid[0]), warm_start
+    )  # (B,), (B, D)
     return consistency_distance(student, teacher, t_lo, t_hi, huber_c)
-
-
-def warm_start_loss(
-    f: ConsistencyFn,
-    theta: Tensor,
-    condition: Tensor,
-    grid: Tensor,
-    p_mean: float = P_MEAN,
-    p_std: float = P_STD,
-    huber_c: float | None = None,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    r"""The consistency loss with its teacher at $\epsilon$: denoising in the consistency
-    parameterization, the warm-start stage of a training run.
-
-    $\mathcal{L} = \lambda\, d\big(f_\phi(\theta + t z, t, x),\ \theta + \epsilon z\big)$
-    with $t = t_{n+1}$ drawn as in `consistency_loss`, $\lambda = 1 / (t - \epsilon)$ and
-    the pseudo-Huber distance $d$. This is `consistency_loss` with $t_n = \epsilon$: there
-    the boundary condition gives the teacher, $f(\theta + \epsilon z, \epsilon, x) =
-    \theta + \epsilon z$, without a network call. Its minimizer maps $\theta_t$ to the
-    centre of $p(\theta \mid \theta_t, x)$ (a denoiser), from which consistency training
-    then starts, as easy consistency tuning (Geng et al., 2024) starts from a diffusion
-    model.
-
-    Arguments:
-        f: Consistency function `(theta_t (B, D), t (B,), condition) -> (B, D)`.
-        theta: Standardized parameters of shape `(B, D)`.
-        condition: Condition (already embedded or raw, as `f` expects), batch first.
-        grid: Increasing noise levels of shape `(N,)`; `grid[0]` is $\epsilon$.
-        p_mean: Mean of $\ln t$ for the timestep distribution.
-        p_std: Standard deviation of $\ln t$ for the timestep distribution.
-        huber_c: Pseudo-Huber constant; `None` gives $0.00054 \sqrt{D}$.
-        generator: Optional random generator (for a loss with fixed noise).
-
-    Returns:
-        Loss per element of the batch, shape `(B,)`.
-    """
-    batch, dim = theta.shape
-    _, t, z = training_pairs(grid, batch, dim, p_mean, p_std, generator, theta.device, theta.dtype)
-    student = f(theta + t[:, None] * z, t, condition)  # (B, D)
-    eps = torch.full_like(t, float(grid[0]))  # (B,)
-    return consistency_distance(student, theta + eps[:, None] * z, eps, t, huber_c)
-
-
-def denoiser_scalings(t: Tensor, sigma_data: float = 1.0) -> tuple[Tensor, Tensor]:
-    r"""Skip and output scalings of the denoiser $D = c_\mathrm{skip} \theta_t +
-    c_\mathrm{out} G$ (EDM, Karras et al., 2022): $c_\mathrm{skip} = \sigma^2 / (t^2 +
-    \sigma^2)$, $c_\mathrm{out} = \sigma t / \sqrt{\sigma^2 + t^2}$ (no $\epsilon$ shift).
-
-    Arguments:
-        t: Noise levels, any shape.
-        sigma_data: Standard deviation $\sigma$ of the (standardized) parameters.
-
-    Returns:
-        `(c_skip, c_out)`, each of the shape of `t`.
-    """
-    s2 = sigma_data**2
-    return s2 / (t**2 + s2), sigma_data * t / torch.sqrt(s2 + t**2)
-
-
-def denoising_loss(denoised: Tensor, theta: Tensor, t: Tensor, sigma_data: float = 1.0) -> Tensor:
-    r"""Denoising score matching on the variance-exploding path, EDM-weighted:
-    $\lambda(t) \tfrac1D \|D(\theta + t z, t, x) - \theta\|^2$ with
-    $\lambda(t) = (t^2 + \sigma^2) / (\sigma t)^2$, which gives every noise level unit
-    weight at the optimum's scale. The minimizer is $D = E[\theta \mid \theta_t, x]$, whose
-    probability-flow ODE (`probability_flow`) gives the density.
-
-    Arguments:
-        denoised: $D(\theta + t z, t, x)$ of shape `(B, D)`.
-        theta: The clean standardized parameters of shape `(B, D)`.
-        t: Noise levels of shape `(B,)`.
-        sigma_data: Standard deviation $\sigma$ of the standardized parameters.
-
-    Returns:
-        Loss per element of the batch, shape `(B,)`.
-    """
-    weight = (t**2 + sigma_data**2) / (sigma_data * t) ** 2  # (B,)
-    return weight * ((denoised - theta) ** 2).mean(dim=-1)
-
-
-def probability_flow(theta_t: Tensor, denoised: Tensor) -> Tensor:
-    r"""Velocity of the probability-flow ODE in $s = \ln t$:
-    $\mathrm{d}\theta_t / \mathrm{d}s = t\, \mathrm{d}\theta_t / \mathrm{d}t
-    = \theta_t - D(\theta_t, t, x)$.
-
-    Integrated from $\ln \epsilon$ to $\ln T$ with the change of variables
-    $\log p_\epsilon(\theta) = \log p_T(\theta_T) + \int \nabla \cdot v \, \mathrm{d}s$,
-    it gives the density of the model at $\theta$ (Song et al., 2021; the ODE in $\ln t$
-    is smooth where the one in $t$ is stiff, near $\epsilon$).
-
-    Arguments:
-        theta_t: Points of shape `(B, D)`.
-        denoised: $D(\theta_t, t, x)$ of shape `(B, D)`.
-
-    Returns:
-        The velocity, shape `(B, D)`.
-    """
-    return theta_t - denoised
 
 
 def sampling_times(num_steps: int, eps: float, T: float, rho: float = 7.0) -> Tensor:

@@ -3,7 +3,7 @@ r"""The density of a consistency estimator, from its denoiser head by the probab
 The denoiser $D(\theta_t, t, x) \approx E[\theta \mid \theta_t, x]$ of the variance-exploding
 path $\theta_t = \theta + t z$ defines the probability-flow ODE, which in $s = \ln t$ reads
 $\mathrm{d}\theta_t / \mathrm{d}s = \theta_t - D(\theta_t, t, x)$
-(`sbi_cmpe.consistency.probability_flow`). It carries $p_\epsilon(\cdot \mid x)$, the
+(`probability_flow`). It carries $p_\epsilon(\cdot \mid x)$, the
 posterior up to noise of scale $\epsilon$, to $p_T(\cdot \mid x)$, the posterior blurred by
 $\mathcal{N}(0, T^2 I)$, so by the change of variables
 
@@ -40,16 +40,77 @@ from torch import Tensor
 from zuko.distributions import DiagNormal, NormalizingFlow
 from zuko.transforms import FreeFormJacobianTransform
 
-from sbi_cmpe.consistency import probability_flow
-
 if TYPE_CHECKING:
     from sbi_cmpe.estimator import ConsistencyEstimator
 
-__all__ = ["EXACT_MAX_DIM", "ode_log_prob", "ode_sample"]
+__all__ = [
+    "EXACT_MAX_DIM",
+    "denoiser_scalings",
+    "denoising_loss",
+    "probability_flow",
+    "ode_log_prob",
+    "ode_sample",
+]
 
 # Parameter dimensions up to which the divergence is computed exactly (one backward pass
 # per dimension); above, Hutchinson's estimate with one Gaussian probe per solve.
 EXACT_MAX_DIM = 10
+
+
+def denoiser_scalings(t: Tensor, sigma_data: float = 1.0) -> tuple[Tensor, Tensor]:
+    r"""Skip and output scalings of the denoiser $D = c_\mathrm{skip} \theta_t +
+    c_\mathrm{out} G$ (EDM, Karras et al., 2022): $c_\mathrm{skip} = \sigma^2 / (t^2 +
+    \sigma^2)$, $c_\mathrm{out} = \sigma t / \sqrt{\sigma^2 + t^2}$ (no $\epsilon$ shift).
+
+    Arguments:
+        t: Noise levels, any shape.
+        sigma_data: Standard deviation $\sigma$ of the (standardized) parameters.
+
+    Returns:
+        `(c_skip, c_out)`, each of the shape of `t`.
+    """
+    s2 = sigma_data**2
+    return s2 / (t**2 + s2), sigma_data * t / torch.sqrt(s2 + t**2)
+
+
+def denoising_loss(denoised: Tensor, theta: Tensor, t: Tensor, sigma_data: float = 1.0) -> Tensor:
+    r"""Denoising score matching on the variance-exploding path, EDM-weighted:
+    $\lambda(t) \tfrac1D \|D(\theta + t z, t, x) - \theta\|^2$ with
+    $\lambda(t) = (t^2 + \sigma^2) / (\sigma t)^2$, which gives every noise level unit
+    weight at the optimum's scale. The minimizer is $D = E[\theta \mid \theta_t, x]$, whose
+    probability-flow ODE (`probability_flow`) gives the density.
+
+    Arguments:
+        denoised: $D(\theta + t z, t, x)$ of shape `(B, D)`.
+        theta: The clean standardized parameters of shape `(B, D)`.
+        t: Noise levels of shape `(B,)`.
+        sigma_data: Standard deviation $\sigma$ of the standardized parameters.
+
+    Returns:
+        Loss per element of the batch, shape `(B,)`.
+    """
+    weight = (t**2 + sigma_data**2) / (sigma_data * t) ** 2  # (B,)
+    return weight * ((denoised - theta) ** 2).mean(dim=-1)
+
+
+def probability_flow(theta_t: Tensor, denoised: Tensor) -> Tensor:
+    r"""Velocity of the probability-flow ODE in $s = \ln t$:
+    $\mathrm{d}\theta_t / \mathrm{d}s = t\, \mathrm{d}\theta_t / \mathrm{d}t
+    = \theta_t - D(\theta_t, t, x)$.
+
+    Integrated from $\ln \epsilon$ to $\ln T$ with the change of variables
+    $\log p_\epsilon(\theta) = \log p_T(\theta_T) + \int \nabla \cdot v \, \mathrm{d}s$,
+    it gives the density of the model at $\theta$ (Song et al., 2021; the ODE in $\ln t$
+    is smooth where the one in $t$ is stiff, near $\epsilon$).
+
+    Arguments:
+        theta_t: Points of shape `(B, D)`.
+        denoised: $D(\theta_t, t, x)$ of shape `(B, D)`.
+
+    Returns:
+        The velocity, shape `(B, D)`.
+    """
+    return theta_t - denoised
 
 
 def ode_log_prob(

@@ -13,12 +13,10 @@ from torch import Tensor, nn
 from sbi_cmpe.consistency import (
     consistency_distance,
     consistency_loss,
-    denoiser_scalings,
-    denoising_loss,
+    consistency_teacher,
     training_pairs,
-    warm_start_loss,
 )
-from sbi_cmpe.density import ode_log_prob
+from sbi_cmpe.density import denoiser_scalings, denoising_loss, ode_log_prob
 from sbi_cmpe.sampling_net import shared_condition_net
 from sbi_cmpe.schedule import NoiseSchedule
 
@@ -193,8 +191,8 @@ class ConsistencyEstimator(ConditionalEstimator):
         generator: Optional[torch.Generator] = None,
         warm_start: bool = False,
     ) -> Tensor:
-        r"""Consistency training loss, see `sbi_cmpe.consistency.consistency_loss`, or in
-        the warm-start stage `sbi_cmpe.consistency.warm_start_loss` on the final grid.
+        r"""Consistency training loss, see `sbi_cmpe.consistency.consistency_loss` (in the
+        warm start with its teacher at $\epsilon$, on the final grid).
 
         Arguments:
             input: Parameters of shape `(B, *input_shape)`.
@@ -215,8 +213,7 @@ class ConsistencyEstimator(ConditionalEstimator):
             return self._joint_loss(
                 theta, self._embed(condition), num_points, generator, warm_start
             )
-        loss = warm_start_loss if warm_start else consistency_loss
-        return loss(
+        return consistency_loss(
             self.consistency_function,
             theta,
             self._embed(condition),
@@ -224,6 +221,7 @@ class ConsistencyEstimator(ConditionalEstimator):
             p_mean=self.schedule.p_mean,
             p_std=self.schedule.p_std,
             generator=generator,
+            warm_start=warm_start,
         )
 
     def _joint_loss(
@@ -250,12 +248,9 @@ class ConsistencyEstimator(ConditionalEstimator):
         theta_hi = theta + t_hi[:, None] * z  # (B, D)
         out = self.net(theta_hi, embedded_x, t_hi.log())  # (B, 2 D)
         student = self._consistency_head(theta_hi, t_hi, out)
-        if warm_start:  # f(theta + eps z, eps, x) = theta + eps z, without a network call
-            t_lo = torch.full_like(t_hi, schedule.eps)
-            teacher = theta + t_lo[:, None] * z
-        else:
-            with torch.no_grad():
-                teacher = self.consistency_function(theta + t_lo[:, None] * z, t_lo, embedded_x)
+        t_lo, teacher = consistency_teacher(
+            self.consistency_function, theta, z, t_lo, embedded_x, schedule.eps, warm_start
+        )
         denoised = self._denoiser_head(theta_hi, t_hi, out)
         return consistency_distance(
             student, teacher, t_lo, t_hi

@@ -233,7 +233,7 @@ class CMPEInference(NeuralInference):
             dataloader_kwargs: Passed to the training `DataLoader`.
             warm_start: Fraction in `[0, 1)` of the run's optimizer steps that train the
                 consistency function as a denoiser first (its teacher at $\epsilon$,
-                `sbi_cmpe.consistency.warm_start_loss`); `None` for none. When it pays
+                `sbi_cmpe.consistency.consistency_teacher`); `None` for none. When it pays
                 off and with which budget and sampling steps:
                 `benchmarks/TUNING.md#warm-start`.
                 A resumed run keeps the warm start of the run it continues.

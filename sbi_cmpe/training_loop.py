@@ -58,7 +58,7 @@ class Run:
         total_steps: Steps $K$ of the current call's budget.
         val_loss: The last validation score.
         interrupted: Whether the last call ended before its loop did.
-        warm_steps: Steps $K_w$ of the warm start (`sbi_cmpe.consistency.warm_start_loss`),
+        warm_steps: Steps $K_w$ of the warm start (`sbi_cmpe.consistency.consistency_teacher`),
             counted from the run's first step; no validation runs until step $K_w$.
     """
 

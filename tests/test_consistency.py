@@ -14,7 +14,6 @@ from sbi_cmpe.consistency import (
     scalings,
     timestep_probabilities,
     training_pairs,
-    warm_start_loss,
 )
 
 
@@ -106,7 +105,9 @@ def test_warm_start_loss_is_the_consistency_loss_with_its_teacher_at_eps():
         return theta_t / (1 + t[:, None])
 
     theta, grid = torch.randn(64, 2), karras_grid(51, 1e-3, 10.0)
-    loss = warm_start_loss(f, theta, None, grid, generator=torch.Generator().manual_seed(3))
+    loss = consistency_loss(
+        f, theta, None, grid, generator=torch.Generator().manual_seed(3), warm_start=True
+    )
     _, t, z = training_pairs(grid, 64, 2, generator=torch.Generator().manual_seed(3))
     teacher = theta + 1e-3 * z  # f(theta + eps z, eps) by the boundary condition
     expected = pseudo_huber(f(theta + t[:, None] * z, t, None), teacher, 0.00054 * math.sqrt(2))
@@ -123,7 +124,7 @@ def test_warm_start_loss_is_smallest_at_the_denoiser():
             return theta_t / (1 + scale * t[:, None] ** 2)
 
         g = torch.Generator().manual_seed(0)
-        return warm_start_loss(f, theta, None, grid, generator=g).mean().item()
+        return consistency_loss(f, theta, None, grid, generator=g, warm_start=True).mean().item()
 
     assert loss(1.0) < min(loss(0.8), loss(1.25))
 

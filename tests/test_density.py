@@ -22,7 +22,7 @@ from sbi_cmpe import (
     NoiseSchedule,
     consistency_nn,
 )
-from sbi_cmpe.consistency import denoiser_scalings
+from sbi_cmpe.density import denoiser_scalings
 
 
 class GaussianDenoiser(nn.Module):

@@ -9,18 +9,24 @@ from sbi_cmpe.training_loop import start_run
 from tests.conftest import Recorder, linear_gaussian_data, make_inference
 
 
-def recording_warm_flags(inference):
-    """Replace the network's loss by one that records `warm_start` at each training step."""
-    net, flags = inference._neural_net, []
+def recording_loss_keyword(inference, name, default):
+    """Replace the network's loss by one that records the keyword `name` (`default` when
+    not given) at each training step; returns the list it fills."""
+    net, seen = inference._neural_net, []
     loss = net.loss
 
-    def recording_loss(*args, warm_start=False, **kwargs):
+    def recording_loss(*args, **kwargs):
         if torch.is_grad_enabled():
-            flags.append(warm_start)
-        return loss(*args, warm_start=warm_start, **kwargs)
+            seen.append(kwargs.get(name, default))
+        return loss(*args, **kwargs)
 
     net.loss = recording_loss
-    return flags
+    return seen
+
+
+def recording_warm_flags(inference):
+    """The `warm_start` flag of each training step."""
+    return recording_loss_keyword(inference, "warm_start", False)
 
 
 def test_warm_start_takes_the_first_steps_and_is_never_validated(tiny_builder, monkeypatch):
@@ -109,17 +115,8 @@ def test_curriculum_of_a_run_follows_its_real_optimizer_steps(tiny_builder):
     """The grid used at each optimizer step is N(k) over the steps the run takes."""
     inference, theta, x = make_inference(tiny_builder)
     inference.append_simulations(theta, x)
-    seen = []
     inference.train(max_num_epochs=1, training_batch_size=50)  # builds the net
-    net = inference._neural_net
-    loss = net.loss
-
-    def recording_loss(*args, num_points=None, **kwargs):
-        if torch.is_grad_enabled():
-            seen.append(num_points)
-        return loss(*args, num_points=num_points, **kwargs)
-
-    net.loss = recording_loss
+    seen = recording_loss_keyword(inference, "num_points", None)
     inference.train(max_num_epochs=8, training_batch_size=50, retrain_from_scratch=False)
     expected = [num_discretization_steps(k, 40, 10, 50) for k in range(40)]
     assert seen == expected

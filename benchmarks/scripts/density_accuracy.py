@@ -24,7 +24,8 @@ from sbi.utils.metrics import c2st
 from torch.distributions import MultivariateNormal
 
 from sbi_cmpe import CMPEInference, ConsistencyEstimator, consistency_nn
-from sbi_cmpe.consistency import consistency_loss, denoising_loss
+from sbi_cmpe.consistency import consistency_loss
+from sbi_cmpe.density import denoising_loss
 
 
 def loguniform_joint_loss(self, theta, embedded_x, num_points, generator):
