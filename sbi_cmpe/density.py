@@ -40,11 +40,14 @@ from torch import Tensor
 from zuko.distributions import DiagNormal, NormalizingFlow
 from zuko.transforms import FreeFormJacobianTransform
 
+from sbi_cmpe.sampling_net import shared_condition_net
+
 if TYPE_CHECKING:
     from sbi_cmpe.estimator import ConsistencyEstimator
 
 __all__ = [
     "EXACT_MAX_DIM",
+    "LOG_PROB_TOLERANCE",
     "denoiser_scalings",
     "denoising_loss",
     "probability_flow",
@@ -55,6 +58,8 @@ __all__ = [
 # Parameter dimensions up to which the divergence is computed exactly (one backward pass
 # per dimension); above, Hutchinson's estimate with one Gaussian probe per solve.
 EXACT_MAX_DIM = 10
+# Absolute and relative tolerance of the solver in `ode_log_prob`.
+LOG_PROB_TOLERANCE = 1e-4
 
 
 def denoiser_scalings(t: Tensor, sigma_data: float = 1.0) -> tuple[Tensor, Tensor]:
@@ -118,10 +123,13 @@ def ode_log_prob(
     input: Tensor,
     condition: Tensor,
     exact: Optional[bool] = None,
-    atol: float = 1e-5,
-    rtol: float = 1e-5,
+    atol: float = LOG_PROB_TOLERANCE,
+    rtol: float = LOG_PROB_TOLERANCE,
 ) -> Tensor:
     r"""$\log q(\theta \mid x)$ of a consistency estimator with a denoiser head.
+
+    The solver's absolute and relative tolerances default to `LOG_PROB_TOLERANCE`; tighter
+    ones cost more network calls (`benchmarks/density/README.md`).
 
     Arguments:
         estimator: A `ConsistencyEstimator` with `density=True`.
@@ -162,7 +170,7 @@ def ode_sample(
 ) -> Tensor:
     r"""Draws of the density that `ode_log_prob` evaluates: base draws at $T$ carried to
     $\epsilon$ by the probability-flow ODE (one solve for all draws, slower than the
-    consistency sampler but exactly the model of `log_prob`).
+    consistency sampler but the model of `log_prob`, up to the solvers' tolerances).
 
     Arguments:
         estimator: A `ConsistencyEstimator` with `density=True`.
@@ -194,9 +202,17 @@ def _flow(
     rows = embedded.repeat(num, 1)  # (num * B, C), row s * B + b holds x_b
     mean, var = _blurred_moments(estimator, embedded.detach(), dim)  # (B, D), (B, D)
 
+    # Without gradients, all rows of a call share t and the rows of one x share x, so the
+    # network's condition and time terms are computed once per call (`sampling_net`); with
+    # gradients (`map`, HMC, NUTS) the full network keeps x's rows among the ODE's parameters.
+    shared = None if torch.is_grad_enabled() else shared_condition_net(estimator.net, embedded)
+
     def velocity(s: Tensor, theta_s: Tensor) -> Tensor:
         t = s.exp().expand(theta_s.shape[0])  # (num * B,)
-        return probability_flow(theta_s, estimator.denoiser(theta_s, t, rows))
+        if shared is None:
+            return probability_flow(theta_s, estimator.denoiser(theta_s, t, rows))
+        out = shared(theta_s, float(s))  # (num * B, 2 D)
+        return probability_flow(theta_s, estimator._denoiser_head(theta_s, t, out))
 
     transform = FreeFormJacobianTransform(
         f=velocity,

@@ -3,7 +3,8 @@ r"""The network at sampling time, where all draws share their noise level and th
 During training every row of a batch has its own $\theta_t$, $t$ and $x$, so the
 network is evaluated row by row. During multistep sampling (`ConsistencyEstimator.sample`)
 all $n \cdot B$ rows of a step share one noise level $\tau$, and the $n$ draws of each of
-the $B$ conditions share that condition. For sbi's `VectorFieldMLP`
+the $B$ conditions share that condition; so do the rows of one call of the density's
+probability-flow ODE without gradients (`sbi_cmpe.density`). For sbi's `VectorFieldMLP`
 
     h = W_m act([W_in theta_t + b_in, W_c x + b_c]) + b_m
       = W_m^theta act(W_in theta_t + b_in) + (W_m^x act(W_c x + b_c) + b_m)
@@ -33,7 +34,7 @@ SharedConditionNet = Callable[[Tensor, float], Tensor]
 
 
 def shared_condition_net(net: nn.Module, embedded_x: Tensor) -> SharedConditionNet:
-    """The network with the conditions `embedded_x` fixed, for one sampling run.
+    """The network with the conditions `embedded_x` fixed, for one sampling run or ODE solve.
 
     Arguments:
         net: Network `(theta_t (N, D), embedded_x (N, C), log_t (N,)) -> (N, D)`.
