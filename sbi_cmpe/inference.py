@@ -205,8 +205,9 @@ class CMPEInference(NeuralInference):
         Both the iCT curriculum $N(k)$ and the cosine decay of the learning rate (Adam,
         from `learning_rate` to 0) follow the optimizer step $k$ over this $K$, so the
         finest grid ($s_1$ intervals) is reached in the last steps that really run. The
-        first `warm_start` $\cdot K$ steps, if asked for, train the consistency function as
-        a denoiser, its teacher at $\epsilon$.
+        first `warm_start` $\cdot K$ steps train the consistency function as a denoiser,
+        its teacher at $\epsilon$; the warm start and the consistency training after it then
+        each have their own cosine decay, and the curriculum runs over the steps after it.
 
         Stopping (`sbi_cmpe.training_loop.run_epochs`; the why in `sbi_cmpe.validation`): the
         validation score is the energy score of posterior draws at the held-out

@@ -3,7 +3,8 @@ r"""A training run of consistency training: its lasting state, its epochs and on
 Each optimizer step $k$ of a run of $K$ steps takes the grid size $N(k)$ of the iCT
 curriculum and the cosine learning rate $\eta_k$, computes the consistency loss of a
 batch (`ConsistencyEstimator.loss`; in the first $K_w$ steps, the warm start, its teacher
-sits at $\epsilon$), checks that the loss and the gradient are finite,
+sits at $\epsilon$, and the warm start and the consistency training after it each have their
+own cosine cycle, `Run.phase`), checks that the loss and the gradient are finite,
 clips the gradient and steps the optimizer (`train_epoch`). `run_epochs` repeats such
 passes, validates and applies the stopping rule (`sbi_cmpe.validation`) until step $K$;
 `start_run` sets a call's budget $K$ and optimizer, `close_round` ends the call. `Run`
@@ -71,6 +72,18 @@ class Run:
     total_steps: int = 0
     val_loss: float = math.inf
     interrupted: bool = False
+
+    def phase(self, step: int) -> tuple[int, int]:
+        r"""Position $(k', K')$ of optimizer step `step` within its phase.
+
+        A run with a warm start is two phases, each with its own cosine learning rate
+        (and the second with the whole iCT curriculum): the warm start, steps
+        $0, \dots, K_w - 1$ ($k' = k$, $K' = K_w$), then consistency training
+        ($k' = k - K_w$, $K' = K - K_w$). Without a warm start $(k', K') = (k, K)$.
+        """
+        if step < self.warm_steps:
+            return step, self.warm_steps
+        return step - self.warm_steps, self.total_steps - self.warm_steps
 
 
 def start_run(
@@ -263,14 +276,17 @@ def train_epoch(
         if progress.step >= run.total_steps:
             break
         theta, x = theta.to(device), x.to(device)
-        num_points = net.schedule.num_points(progress.step, run.total_steps)
+        warm = progress.step < run.warm_steps
+        k, phase_steps = run.phase(progress.step)
+        # The warm start draws from the final grid; its curriculum position stays at the
+        # first stage, from which consistency training starts.
+        num_points = net.schedule.num_points(0 if warm else k, phase_steps)
         # The curriculum never goes back, also when a resumed run changes K.
         num_points = max(num_points, progress.num_points or 0)
-        lr = cosine_learning_rate(progress.step, run.total_steps, run.base_lr)
+        lr = cosine_learning_rate(k, phase_steps, run.base_lr)
         for group in optimizer.param_groups:
             group["lr"] = lr
         optimizer.zero_grad(set_to_none=True)
-        warm = progress.step < run.warm_steps
         losses = net.loss(theta, x, num_points=num_points, warm_start=warm)  # (B,)
         loss = losses.mean()
         loss_value = loss.item()

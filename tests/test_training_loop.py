@@ -122,6 +122,31 @@ def test_curriculum_of_a_run_follows_its_real_optimizer_steps(tiny_builder):
     assert seen == expected
 
 
+def test_warm_start_and_consistency_training_each_have_their_own_cycle(tiny_builder):
+    """0.5 of 40 steps warm: the learning rate falls from its start twice (a cosine over
+    the 20 warm steps, then one over the 20 of consistency training), and consistency
+    training runs the whole curriculum N(k') over its own 20 steps."""
+    from sbi_cmpe.optim import cosine_learning_rate
+
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x).train(max_num_epochs=1, training_batch_size=50)
+    net, rates, points = inference._neural_net, [], []
+    loss = net.loss
+
+    def recording_loss(*args, **kwargs):
+        if torch.is_grad_enabled():
+            rates.append(inference._run.optimizer.param_groups[0]["lr"])
+            points.append(kwargs["num_points"])
+        return loss(*args, **kwargs)
+
+    net.loss = recording_loss
+    inference.train(max_num_epochs=8, training_batch_size=50, warm_start=0.5, learning_rate=1e-3)
+    cycle = [cosine_learning_rate(k, 20, 1e-3) for k in range(20)]
+    assert rates == pytest.approx(cycle + cycle)
+    assert points[20:] == [num_discretization_steps(k, 20, 10, 50) for k in range(20)]
+    assert points[20] == 11  # consistency training starts on the coarsest grid
+
+
 def test_best_weights_are_restored(tiny_builder, monkeypatch):
     """The weights of the epoch with the best validation score come back."""
     monkeypatch.setattr("sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION", 1)
