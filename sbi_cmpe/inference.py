@@ -236,7 +236,7 @@ class CMPEInference(NeuralInference):
                 consistency function as a denoiser first (its teacher at $\epsilon$,
                 `sbi_cmpe.consistency.consistency_teacher`); `None` for none. When it pays
                 off and with which budget and sampling steps:
-                `benchmarks/TUNING.md#warm-start`.
+                `benchmarks/TUNING.md#two-cycles`.
                 A resumed run keeps the warm start of the run it continues.
 
         Returns:

@@ -79,7 +79,11 @@ class Run:
         A run with a warm start is two phases, each with its own cosine learning rate
         (and the second with the whole iCT curriculum): the warm start, steps
         $0, \dots, K_w - 1$ ($k' = k$, $K' = K_w$), then consistency training
-        ($k' = k - K_w$, $K' = K - K_w$). Without a warm start $(k', K') = (k, K)$.
+        ($k' = k - K_w$, $K' = K - K_w$). Without a warm start $(k', K') = (k, K)$. During
+        the warm start the curriculum position (`Progress.num_points`, logged as
+        `num_discretization_points`) stays at the first stage, although its loss draws its
+        noise levels from the final grid; a consistency phase of one step (a fraction near 1)
+        takes that step at the initial learning rate.
         """
         if step < self.warm_steps:
             return step, self.warm_steps

@@ -144,6 +144,7 @@ def test_warm_start_and_consistency_training_each_have_their_own_cycle(tiny_buil
     cycle = [cosine_learning_rate(k, 20, 1e-3) for k in range(20)]
     assert rates == pytest.approx(cycle + cycle)
     assert points[20:] == [num_discretization_steps(k, 20, 10, 50) for k in range(20)]
+    assert points[:20] == [11] * 20  # the warm start's curriculum position stays put
     assert points[20] == 11  # consistency training starts on the coarsest grid
 
 
