@@ -204,10 +204,8 @@ class CMPEInference(NeuralInference):
         depends on the number of parameters and simulations) rounded up to whole epochs.
         Both the iCT curriculum $N(k)$ and the cosine decay of the learning rate (Adam,
         from `learning_rate` to 0) follow the optimizer step $k$ over this $K$, so the
-        finest grid ($s_1$ intervals) is reached in the last steps that really run. The
-        first `warm_start` $\cdot K$ steps train the consistency function as a denoiser,
-        its teacher at $\epsilon$; the warm start and the consistency training after it then
-        each have their own cosine decay, and the curriculum runs over the steps after it.
+        finest grid ($s_1$ intervals) is reached in the last steps that really run; after a
+        warm start they follow the steps after it (`sbi_cmpe.training_loop.Run.phase`).
 
         Stopping (`sbi_cmpe.training_loop.run_epochs`; the why in `sbi_cmpe.validation`): the
         validation score is the energy score of posterior draws at the held-out
@@ -222,8 +220,7 @@ class CMPEInference(NeuralInference):
                 parameters and 5e-4 above (see `default_learning_rate`). A resumed run
                 keeps the rate of the run it continues.
             validation_fraction: Fraction of simulations held out for validation.
-            stop_after_epochs: Patience of the stopping rule, in epochs of the last
-                curriculum stage (see above).
+            stop_after_epochs: Patience of the stopping rule, in epochs (see above).
             max_num_epochs: Epochs of the run (the budget); `None` for the default budget
                 (see above).
             clip_max_norm: Largest total gradient norm (positive); `None` for no clipping.
@@ -232,12 +229,11 @@ class CMPEInference(NeuralInference):
             retrain_from_scratch: Build a new network instead of continuing.
             show_train_summary: Print epochs and validation loss at the end.
             dataloader_kwargs: Passed to the training `DataLoader`.
-            warm_start: Fraction in `[0, 1)` of the run's optimizer steps that train the
-                consistency function as a denoiser first (its teacher at $\epsilon$,
-                `sbi_cmpe.consistency.consistency_teacher`); `None` for none. When it pays
-                off and with which budget and sampling steps:
-                `benchmarks/TUNING.md#two-cycles`.
-                A resumed run keeps the warm start of the run it continues.
+            warm_start: Fraction in `[0, 1)` of the run's first optimizer steps that train
+                the consistency function as a denoiser (its teacher at $\epsilon$,
+                `sbi_cmpe.consistency.consistency_teacher`), with their own cosine decay;
+                `None` for none. A resumed run keeps the warm start of the run it continues.
+                When it pays off: `benchmarks/TUNING.md#two-cycles`.
 
         Returns:
             The trained `ConsistencyEstimator`.
