@@ -10,27 +10,38 @@ from sbi_cmpe.consistency import P_MEAN
 from sbi_cmpe.schedule import NoiseSchedule
 
 __all__ = [
+    "WARM_DIM",
     "LOW_DIM",
     "MID_DIM",
     "MAX_STEPS",
     "HIGH_DIM_MAX_STEPS",
     "STEPS_PER_SIMULATION",
+    "WARM_STEPS_PER_SIMULATION",
+    "WARM_START",
     "LEARNING_RATE",
     "LOW_DIM_LEARNING_RATE",
     "LOW_DIM_P_MEAN",
     "default_num_steps",
+    "default_warm_start",
     "default_learning_rate",
     "default_p_mean",
     "default_schedule",
 ]
 
-# Parameter dimensions up to which a run takes `MAX_STEPS` whatever its simulations, and
-# draws its training noise levels around `LOW_DIM_P_MEAN`.
+# Parameter dimensions up to which a run starts with a warm start of `WARM_START` of its
+# steps and takes `WARM_STEPS_PER_SIMULATION` steps per simulation, up to `MAX_STEPS`.
+WARM_DIM = 2
+# Fraction of the steps in the warm start, up to `WARM_DIM` parameters.
+WARM_START = 0.5
+# Up to `WARM_DIM` parameters, optimizer steps per simulation.
+WARM_STEPS_PER_SIMULATION = 10
+# Parameter dimensions up to which a run takes `MAX_STEPS` whatever its simulations (above
+# `WARM_DIM`), and draws its training noise levels around `LOW_DIM_P_MEAN`.
 LOW_DIM = 3
 # Parameter dimensions up to which a run starts at `LOW_DIM_LEARNING_RATE` and may take up to
 # `MAX_STEPS` optimizer steps (above: at most `HIGH_DIM_MAX_STEPS`).
 MID_DIM = 5
-# Optimizer steps of a run with up to `LOW_DIM` parameters, and the ceiling up to `MID_DIM`.
+# Optimizer steps of a run with `LOW_DIM` parameters, and the ceiling up to `MID_DIM`.
 MAX_STEPS = 20_000
 # Ceiling on the optimizer steps of a run with more than `MID_DIM` parameters.
 HIGH_DIM_MAX_STEPS = 10_000
@@ -46,12 +57,15 @@ LOW_DIM_P_MEAN = -2.0
 def default_num_steps(theta_dim: int, num_simulations: int) -> int:
     """Optimizer steps of a training run when `max_num_epochs` is not given.
 
-    `MAX_STEPS` (20,000) for up to `LOW_DIM` (3) parameters, whatever the number of
-    simulations: low-dimensional posteriors keep improving for that long even with few
-    simulations. Above, `STEPS_PER_SIMULATION` (5) steps per simulation, at most `MAX_STEPS`
-    for up to `MID_DIM` (5) parameters and at most `HIGH_DIM_MAX_STEPS` (10,000) above, where
-    longer runs start to memorize their training parameters. Evidence:
-    `benchmarks/TUNING.md#training-budget`.
+    Up to `WARM_DIM` (2) parameters, where the run starts with a warm start
+    (`default_warm_start`), `WARM_STEPS_PER_SIMULATION` (10) steps per simulation, at most
+    `MAX_STEPS` (20,000). With `LOW_DIM` (3) parameters `MAX_STEPS` whatever the number of
+    simulations: without a warm start, low-dimensional posteriors keep improving for that
+    long even with few simulations. Above, `STEPS_PER_SIMULATION` (5) steps per simulation,
+    at most `MAX_STEPS` for up to `MID_DIM` (5) parameters and at most `HIGH_DIM_MAX_STEPS`
+    (10,000) above, where longer runs start to memorize their training parameters.
+    Evidence: `benchmarks/TUNING.md#training-budget`, `benchmarks/TUNING.md#two-cycles` and
+    `benchmarks/TUNING.md#adopted-up-to-two-parameters`.
 
     Arguments:
         theta_dim: Number of parameter dimensions.
@@ -60,10 +74,30 @@ def default_num_steps(theta_dim: int, num_simulations: int) -> int:
     Returns:
         The number of optimizer steps (at least 1).
     """
+    if theta_dim <= WARM_DIM:
+        return max(1, min(MAX_STEPS, WARM_STEPS_PER_SIMULATION * num_simulations))
     if theta_dim <= LOW_DIM:
         return MAX_STEPS
     ceiling = MAX_STEPS if theta_dim <= MID_DIM else HIGH_DIM_MAX_STEPS
     return max(1, min(ceiling, STEPS_PER_SIMULATION * num_simulations))
+
+
+def default_warm_start(theta_dim: int) -> float:
+    """Fraction of a new run's optimizer steps in the warm start when `warm_start` is not given.
+
+    `WARM_START` (0.5) for up to `WARM_DIM` (2) parameters, where half of the run as a
+    denoiser and half as consistency training, each with its own learning-rate cycle, was
+    more accurate than consistency training alone at the same or twice the steps; 0 (none)
+    above, where it was not (e.g. on gaussian_linear). The trainer applies it to new networks
+    only. Evidence: `benchmarks/TUNING.md#two-cycles`.
+
+    Arguments:
+        theta_dim: Number of parameter dimensions.
+
+    Returns:
+        The fraction in `[0, 1)`.
+    """
+    return WARM_START if theta_dim <= WARM_DIM else 0.0
 
 
 def default_learning_rate(theta_dim: int) -> float:

@@ -12,10 +12,7 @@ from sbi.inference.potentials.posterior_based_potential import (
 )
 from sbi.inference.trainers.base import NeuralInference
 from sbi.sbi_types import Tracker
-from sbi.utils.sbiutils import (
-    ImproperEmpirical,
-    mask_sims_from_prior,
-)
+from sbi.utils.sbiutils import ImproperEmpirical, mask_sims_from_prior
 from torch import Tensor
 from torch.distributions import Distribution
 from torch.utils.tensorboard.writer import SummaryWriter
@@ -232,8 +229,8 @@ class CMPEInference(NeuralInference):
             warm_start: Fraction in `[0, 1)` of the run's first optimizer steps that train
                 the consistency function as a denoiser (its teacher at $\epsilon$,
                 `sbi_cmpe.consistency.consistency_teacher`), with their own cosine decay;
-                `None` for none. A resumed run keeps the warm start of the run it continues.
-                When it pays off: `benchmarks/TUNING.md#two-cycles`.
+                `None` for half on a new network with up to 2 parameters and none otherwise
+                (`default_warm_start`); 0 for none. A resumed run keeps its warm start.
 
         Returns:
             The trained `ConsistencyEstimator`.
@@ -256,8 +253,11 @@ class CMPEInference(NeuralInference):
         )
         if dataloader_kwargs is None:  # the same batches, without row-by-row collation
             train_loader = indexed_batches(train_loader)
-        if retrain_from_scratch or self._neural_net is None:
+        new_network = retrain_from_scratch or self._neural_net is None
+        if new_network:
             self._initialize_neural_network(retrain_from_scratch=True, start_idx=0)
+        elif warm_start is None and not resume_training:  # default warm start: new networks only
+            warm_start = 0.0
         net = self._neural_net.to(self._device)
 
         # The simulations of the split: a resumed run keeps its split and its budget.

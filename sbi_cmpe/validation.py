@@ -20,8 +20,9 @@ How `CMPEInference.train` uses it:
   the count reaches `stop_after_epochs`. Since validations are about 100 steps apart, with
   few batches per epoch (up to about 700 simulations at batch size 128 and patience 20) one
   degraded validation is enough; when the last stage has fewer epochs than the patience (at
-  batch size 128, more than about 18,000 simulations with the 10,000-step budget, 36,000
-  with 20,000 steps) the run ends at its budget.
+  batch size 128, more than about 18,000 simulations with 10,000 steps of consistency
+  training, as above 5 parameters or in the second half of a warm-started run of 20,000
+  steps, and 36,000 with 20,000) the run ends at its budget.
 
 Evidence for these choices: `benchmarks/TUNING.md#stopping-rule`.
 """

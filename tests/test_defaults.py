@@ -9,12 +9,16 @@ from sbi_cmpe.defaults import (
     default_num_steps,
     default_p_mean,
     default_schedule,
+    default_warm_start,
 )
 from sbi_cmpe.schedule import NoiseSchedule
 
 
 def test_default_budget_depends_on_the_parameter_dimension():
-    assert default_num_steps(1, 10) == default_num_steps(3, 10**6) == MAX_STEPS == 20_000
+    assert default_num_steps(3, 10) == default_num_steps(3, 10**6) == MAX_STEPS == 20_000
+    # Up to two parameters (with a warm start): 10 steps per simulation, up to MAX_STEPS.
+    assert default_num_steps(1, 10) == 100 and default_num_steps(2, 1000) == 10_000
+    assert default_num_steps(2, 2000) == default_num_steps(1, 10**6) == MAX_STEPS
     assert default_num_steps(6, 10**4) == default_num_steps(10, 2000) == HIGH_DIM_MAX_STEPS
     assert HIGH_DIM_MAX_STEPS == 10_000
     # Four and five parameters: 5 steps per simulation, up to the low-dimensional budget.
@@ -27,7 +31,12 @@ def test_default_budget_depends_on_the_parameter_dimension():
 @pytest.mark.parametrize("num_sims, steps", [(1000, 5000), (1500, 7500), (10_000, 10_000), (0, 1)])
 def test_default_budget_of_higher_dimensions_follows_the_simulations(num_sims, steps):
     assert default_num_steps(10, num_sims) == steps
-    assert default_num_steps(2, num_sims) == 20_000
+    assert default_num_steps(3, num_sims) == 20_000
+
+
+@pytest.mark.parametrize("theta_dim, expected", [(1, 0.5), (2, 0.5), (3, 0.0), (10, 0.0)])
+def test_default_warm_start_up_to_two_parameters(theta_dim, expected):
+    assert default_warm_start(theta_dim) == expected
 
 
 @pytest.mark.parametrize("theta_dim, expected", [(1, 1e-3), (5, 1e-3), (6, 5e-4), (100, 5e-4)])

@@ -32,12 +32,12 @@ def record_points(net, seen, fail_at=None, error=KeyboardInterrupt):
 
 def test_keyboard_interrupt_then_resume_walks_the_same_curriculum(tiny_builder):
     inference = trainer(tiny_builder)
-    inference.train(max_num_epochs=1, training_batch_size=50)  # builds the net
+    inference.train(max_num_epochs=1, training_batch_size=50, warm_start=0.0)  # builds the net
     net = inference._neural_net
     seen = []
     record_points(net, seen, fail_at=17)
     with pytest.raises(KeyboardInterrupt), pytest.warns(UserWarning, match="step 17 of 40"):
-        inference.train(max_num_epochs=8, training_batch_size=50)
+        inference.train(max_num_epochs=8, training_batch_size=50, warm_start=0.0)
     assert inference.optimizer_steps == 17
     with pytest.warns(UserWarning, match="trained for 17 of 40"):
         posterior = inference.build_posterior()  # usable, with a warning

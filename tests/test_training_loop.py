@@ -89,12 +89,25 @@ def test_resumed_run_keeps_its_warm_start(tiny_builder):
     assert inference._run.warm_steps == 10 and flags == [False] * 20
 
 
-def test_no_warm_start_unless_asked_for(tiny_builder):
-    inference, theta, x = make_inference(tiny_builder)
+@pytest.mark.parametrize("dim, warm_start, warm_steps", [(2, None, 10), (3, None, 0), (2, 0.0, 0)])
+def test_default_warm_start_is_half_on_a_new_network_up_to_two_parameters(
+    tiny_builder, dim, warm_start, warm_steps
+):
+    inference, theta, x = make_inference(tiny_builder, dim=dim)
+    inference.append_simulations(theta, x)
+    inference.train(max_num_epochs=4, training_batch_size=50, warm_start=warm_start)
+    assert inference._run.warm_steps == warm_steps
+
+
+def test_a_continued_network_gets_no_default_warm_start(tiny_builder):
+    """Only a new network (first call or `retrain_from_scratch`) gets the default."""
+    inference, theta, x = make_inference(tiny_builder, dim=2)
     inference.append_simulations(theta, x).train(max_num_epochs=1, training_batch_size=50)
     flags = recording_warm_flags(inference)
     inference.train(max_num_epochs=4, training_batch_size=50)
     assert inference._run.warm_steps == 0 and flags == [False] * 20
+    inference.train(max_num_epochs=4, training_batch_size=50, retrain_from_scratch=True)
+    assert inference._run.warm_steps == 10
 
 
 def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
@@ -115,9 +128,11 @@ def test_curriculum_of_a_run_follows_its_real_optimizer_steps(tiny_builder):
     """The grid used at each optimizer step is N(k) over the steps the run takes."""
     inference, theta, x = make_inference(tiny_builder)
     inference.append_simulations(theta, x)
-    inference.train(max_num_epochs=1, training_batch_size=50)  # builds the net
+    inference.train(max_num_epochs=1, training_batch_size=50, warm_start=0.0)  # builds the net
     seen = recording_loss_keyword(inference, "num_points", None)
-    inference.train(max_num_epochs=8, training_batch_size=50, retrain_from_scratch=False)
+    inference.train(
+        max_num_epochs=8, training_batch_size=50, retrain_from_scratch=False, warm_start=0.0
+    )
     expected = [num_discretization_steps(k, 40, 10, 50) for k in range(40)]
     assert seen == expected
 
@@ -174,7 +189,7 @@ def test_clear_overfitting_stops_training(tiny_builder, monkeypatch):
     inference.append_simulations(theta, x)
     scores = iter([1.0] + [2.0] * 50)
     monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
-    inference.train(max_num_epochs=40, training_batch_size=50, stop_after_epochs=3)
+    inference.train(max_num_epochs=40, training_batch_size=50, stop_after_epochs=3, warm_start=0.0)
     # 40 epochs x 5 steps in 4 curriculum stages: the last starts in epoch 31
     assert inference.epoch == 33
 
@@ -207,7 +222,7 @@ def recording_validations(tiny_builder, monkeypatch):
 def test_validation_every_hundred_steps_and_after_the_last_epoch(tiny_builder, monkeypatch):
     """With 5 batches per epoch, epochs 20, 40 and the last (43) are validated."""
     inference, validated = recording_validations(tiny_builder, monkeypatch)
-    inference.train(max_num_epochs=43, training_batch_size=50)
+    inference.train(max_num_epochs=43, training_batch_size=50, warm_start=0.0)
     assert validated == [20, 40, 43]
     assert len(inference.summary["validation_loss"]) == 3
     assert len(inference.summary["epoch_durations_sec"]) == 43
@@ -221,7 +236,9 @@ def test_patience_counts_epochs_between_validations(tiny_builder, monkeypatch):
     scores = iter([1.0] * 8 + [2.0] * 10)
     monkeypatch.setattr(inference, "_validation_loss", lambda *args: next(scores))
     # 400 epochs x 5 steps in 4 curriculum stages: the last starts in epoch 301
-    inference.train(max_num_epochs=400, training_batch_size=50, stop_after_epochs=40)
+    inference.train(
+        max_num_epochs=400, training_batch_size=50, stop_after_epochs=40, warm_start=0.0
+    )
     # validations at 20, ..., 160 score 1.0; at 180, ..., 300 (before the last stage) 2.0
     # counts nothing; at 320 and 340 it counts 20 epochs each
     assert inference.epoch == 340
@@ -230,7 +247,7 @@ def test_patience_counts_epochs_between_validations(tiny_builder, monkeypatch):
 def test_validation_schedule_survives_resume(tiny_builder, monkeypatch):
     """A resumed run validates 20 epochs (100 steps) after the last validation."""
     inference, validated = recording_validations(tiny_builder, monkeypatch)
-    inference.train(max_num_epochs=25, training_batch_size=50)
+    inference.train(max_num_epochs=25, training_batch_size=50, warm_start=0.0)
     inference.train(max_num_epochs=60, training_batch_size=50, resume_training=True)
     assert validated == [20, 25, 45, 60]
 
@@ -242,7 +259,9 @@ def test_validation_scores_are_logged_once_at_their_epochs(tiny_builder, monkeyp
         prior, density_estimator=tiny_builder, show_progress_bars=False, tracker=tracker
     )
     monkeypatch.setattr(inference, "_validation_loss", lambda *args: 1.0)
-    inference.append_simulations(theta, x).train(max_num_epochs=43, training_batch_size=50)
+    inference.append_simulations(theta, x).train(
+        max_num_epochs=43, training_batch_size=50, warm_start=0.0
+    )
     steps = [step for name, step in tracker.calls if name == "validation_loss"]
     assert steps == [20, 40, 43]
     losses = [step for name, step in tracker.calls if name == "training_loss"]
