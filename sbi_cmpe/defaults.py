@@ -28,8 +28,9 @@ __all__ = [
     "default_schedule",
 ]
 
-# Parameter dimensions up to which a run starts with a warm start of `WARM_START` of its
-# steps and takes `WARM_STEPS_PER_SIMULATION` steps per simulation, up to `MAX_STEPS`.
+# Parameter dimensions up to which a run on a new network starts with a warm start of
+# `WARM_START` of its steps, and a run takes `WARM_STEPS_PER_SIMULATION` steps per
+# simulation, up to `MAX_STEPS`.
 WARM_DIM = 2
 # Fraction of the steps in the warm start, up to `WARM_DIM` parameters.
 WARM_START = 0.5
@@ -57,7 +58,7 @@ LOW_DIM_P_MEAN = -2.0
 def default_num_steps(theta_dim: int, num_simulations: int) -> int:
     """Optimizer steps of a training run when `max_num_epochs` is not given.
 
-    Up to `WARM_DIM` (2) parameters, where the run starts with a warm start
+    Up to `WARM_DIM` (2) parameters, where a run on a new network starts with a warm start
     (`default_warm_start`), `WARM_STEPS_PER_SIMULATION` (10) steps per simulation, at most
     `MAX_STEPS` (20,000). With `LOW_DIM` (3) parameters `MAX_STEPS` whatever the number of
     simulations: without a warm start, low-dimensional posteriors keep improving for that

@@ -226,11 +226,10 @@ class CMPEInference(NeuralInference):
             retrain_from_scratch: Build a new network instead of continuing.
             show_train_summary: Print epochs and validation loss at the end.
             dataloader_kwargs: Passed to the training `DataLoader`.
-            warm_start: Fraction in `[0, 1)` of the run's first optimizer steps that train
-                the consistency function as a denoiser (its teacher at $\epsilon$,
-                `sbi_cmpe.consistency.consistency_teacher`), with their own cosine decay;
-                `None` for half on a new network with up to 2 parameters and none otherwise
-                (`default_warm_start`); 0 for none. A resumed run keeps its warm start.
+            warm_start: Fraction in `[0, 1)` of the run's first optimizer steps that train the
+                consistency function as a denoiser (`consistency.consistency_teacher`), with
+                their own cosine decay; `None`: `default_warm_start` on a new network, none on
+                a continued one; 0 for none. A resumed run keeps its warm start.
 
         Returns:
             The trained `ConsistencyEstimator`.
@@ -239,6 +238,8 @@ class CMPEInference(NeuralInference):
             raise RuntimeError("No simulations: call `append_simulations(theta, x)` first.")
         if resume_training and (self._neural_net is None or self._run is None):
             raise RuntimeError("resume_training=True needs an earlier call of `train()`.")
+        if resume_training and retrain_from_scratch:
+            raise ValueError("Pass resume_training=True or retrain_from_scratch=True, not both.")
         training_batch_size = arguments.positive_int("training_batch_size", training_batch_size)
         learning_rate = arguments.positive_float("learning_rate", learning_rate, allow_none=True)
         validation_fraction = arguments.open_fraction("validation_fraction", validation_fraction)
@@ -253,8 +254,7 @@ class CMPEInference(NeuralInference):
         )
         if dataloader_kwargs is None:  # the same batches, without row-by-row collation
             train_loader = indexed_batches(train_loader)
-        new_network = retrain_from_scratch or self._neural_net is None
-        if new_network:
+        if retrain_from_scratch or self._neural_net is None:
             self._initialize_neural_network(retrain_from_scratch=True, start_idx=0)
         elif warm_start is None and not resume_training:  # default warm start: new networks only
             warm_start = 0.0

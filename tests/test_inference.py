@@ -58,6 +58,9 @@ def test_resume_needs_earlier_training(tiny_builder):
     inference.append_simulations(theta, x)
     with pytest.raises(RuntimeError, match="earlier call"):
         inference.train(resume_training=True)
+    inference.train(max_num_epochs=1)
+    with pytest.raises(ValueError, match="not both"):
+        inference.train(max_num_epochs=2, resume_training=True, retrain_from_scratch=True)
 
 
 def test_train_without_simulations(tiny_builder):
@@ -182,7 +185,7 @@ def test_validation_score_is_an_energy_score(tiny_builder):
 
 
 def test_default_budget_follows_theta_not_x(tiny_builder, monkeypatch):
-    """Two parameters and seven-dimensional x: the budget of up to 3 parameters."""
+    """Two parameters and seven-dimensional x: the budget of up to 2 parameters."""
     import sbi_cmpe.defaults as defaults
 
     monkeypatch.setattr(defaults, "MAX_STEPS", 20)

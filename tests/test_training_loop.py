@@ -1,5 +1,7 @@
 """The training loop: curriculum, resume, validation spacing, stopping and logging."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -108,6 +110,10 @@ def test_a_continued_network_gets_no_default_warm_start(tiny_builder):
     assert inference._run.warm_steps == 0 and flags == [False] * 20
     inference.train(max_num_epochs=4, training_batch_size=50, retrain_from_scratch=True)
     assert inference._run.warm_steps == 10
+    with warnings.catch_warnings():  # resuming passes no warm start to be ignored
+        warnings.simplefilter("error")
+        inference.train(max_num_epochs=6, training_batch_size=50, resume_training=True)
+    assert inference._run.warm_steps == 10 and inference.optimizer_steps == 30
 
 
 def test_curriculum_follows_real_steps_and_resume_continues(tiny_builder):
