@@ -23,11 +23,11 @@ numbers of steps, while those differences are large in C2ST.
 The score is the Gaussian kernel score, a strictly proper scoring rule,
 $S(q, \theta_i) = \tfrac12 \mathbb{E}\, k(Y, Y') - \mathbb{E}\, k(Y, \theta_i)$ with
 $Y, Y' \sim q(\cdot \mid x_i)$ and $k(a, b) = \exp(-\|a - b\|^2 / 2 h_i^2)$ on standardized
-parameters. Its bandwidth $h_i$ is half the median distance between draws for $x_i$ in
-`UNCHOSEN_STEPS` steps, the same for every $K$: at the scale of the posterior, so that it
-sees the blur of few steps, which the energy score (the validation score of training) is
-too flat to resolve. The reference posteriors of the benchmark are never used. Evidence:
-`benchmarks/TUNING.md#automatic-steps`.
+parameters. Its bandwidth $h_i$ is `BANDWIDTH` (one half) times the median distance between
+draws for $x_i$ in `UNCHOSEN_STEPS` steps, the same for every $K$: at the scale of the
+posterior, so that it sees the blur of few steps, which the energy score (the validation score
+of training) is too flat to resolve. The reference posteriors of the benchmark are never used.
+Evidence: `benchmarks/TUNING.md#automatic-steps`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ __all__ = [
     "STEP_CHOICE_DRAWS",
     "MAX_DRAWS_PER_SIMULATION",
     "SWITCH_Z",
+    "BANDWIDTH",
     "StepChoice",
     "choose_num_steps",
     "kernel_scores",
@@ -62,6 +63,8 @@ STEP_CHOICE_DRAWS = 16_384
 MAX_DRAWS_PER_SIMULATION = 128
 # Standard errors by which another number of steps must beat the default to replace it.
 SWITCH_Z = 2.0
+# Kernel bandwidth as a fraction of the median distance between draws for one x.
+BANDWIDTH = 0.5
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ def kernel_scores(
     draws_per_simulation: int,
     seed: int = 0,
     chunk: int = 8_192,
+    bandwidth: float = BANDWIDTH,
 ) -> Tensor:
     r"""Kernel scores (module docstring) of each number of steps at each simulation.
 
@@ -153,6 +157,8 @@ def kernel_scores(
         draws_per_simulation: Draws $m \geq 2$ per simulation and number of steps.
         seed: Seed of the sampling noise, the same for each number of steps.
         chunk: Largest number of draws per network call.
+        bandwidth: Kernel bandwidth $h_i$ as a fraction of the median distance between the
+            `UNCHOSEN_STEPS`-step draws for $x_i$.
 
     Returns:
         Scores of shape `(G, n)`, lower is better.
@@ -165,8 +171,8 @@ def kernel_scores(
         truth = theta[i : i + per_call].to(device).reshape(-1, dim) / estimator.theta_std
         condition = x[i : i + per_call].to(device)
         base = _draws(estimator, condition, m, UNCHOSEN_STEPS, seed)  # (b, m, D)
-        bandwidth = 0.5 * torch.cdist(base, base).flatten(1).median(1).values  # (b,)
-        two_h2 = 2 * bandwidth.clamp(min=1e-12)[:, None] ** 2  # (b, 1)
+        h = bandwidth * torch.cdist(base, base).flatten(1).median(1).values  # (b,)
+        two_h2 = 2 * h.clamp(min=1e-12)[:, None] ** 2  # (b, 1)
         for g, steps in enumerate(grid):
             y = base if steps == UNCHOSEN_STEPS else _draws(estimator, condition, m, steps, seed)
             to_truth = torch.exp(-((y - truth[:, None]) ** 2).sum(-1) / two_h2).mean(1)

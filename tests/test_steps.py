@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sbi_cmpe import consistency_nn
-from sbi_cmpe.steps import STEP_GRID, best_steps, choose_num_steps, kernel_scores
+from sbi_cmpe.steps import BANDWIDTH, STEP_GRID, best_steps, choose_num_steps, kernel_scores
 from tests.conftest import Recorder, make_inference
 
 
@@ -41,6 +41,18 @@ def test_kernel_score_finds_the_bottom_of_the_curve():
     assert torch.all((mean - mean[2])[[0, 1, 3]] > 3 * se[[0, 1, 3]])
     # From a blurry default (2 steps), the clear evidence moves the choice to 3.
     assert best_steps((1, 2, 3, 10), scores, default=2)[0] == 3
+
+
+def test_kernel_bandwidth_scales_the_median_distance():
+    x = torch.randn(200, 1)
+    theta = x + 0.1 * torch.randn(200, 1)
+    default = kernel_scores(_Sampler(), theta, x, (1, 3), draws_per_simulation=32)
+    assert torch.equal(
+        default, kernel_scores(_Sampler(), theta, x, (1, 3), 32, bandwidth=BANDWIDTH)
+    )
+    wide = kernel_scores(_Sampler(), theta, x, (1, 3), 32, bandwidth=20.0)
+    # A kernel far wider than the posterior barely sees the blur of one step.
+    assert abs((wide[0] - wide[1]).mean()) < 0.05 * (default[0] - default[1]).mean()
 
 
 def test_rule_keeps_the_default_without_clear_evidence():
