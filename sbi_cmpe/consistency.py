@@ -38,7 +38,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Tuple
 
 import torch
 from torch import Tensor
@@ -321,22 +321,34 @@ def consistency_loss(
     return consistency_distance(student, teacher, t_lo, t_hi, huber_c)
 
 
-def sampling_times(num_steps: int, eps: float, T: float, rho: float = 7.0) -> Tensor:
+def sampling_times(
+    num_steps: int,
+    eps: float,
+    T: float,
+    rho: float = 7.0,
+    step_levels: Tuple[Tuple[float, ...], ...] = (),
+) -> Tensor:
     r"""Decreasing noise levels $T = \tau_1 > \dots > \tau_K > \epsilon$ for sampling.
 
     The first $K$ points of a Karras grid of $K + 1$ points from $T$ down to
     $\epsilon$; the last point $\epsilon$ is left out because a step to it adds no
-    noise and returns its input unchanged.
+    noise and returns its input unchanged. A tuple of `step_levels` with $K - 1$ levels
+    gives $\tau_2, \dots, \tau_K$ instead (e.g. `((0.4, 0.05),)` for 3 steps).
 
     Arguments:
         num_steps: Number of network evaluations $K \geq 1$.
         eps: Smallest noise level $\epsilon$.
         T: Largest noise level $T$.
         rho: Curvature of the grid.
+        step_levels: Levels after $T$ for some numbers of steps, each decreasing within
+            $(\epsilon, T)$ (`NoiseSchedule` checks them).
 
     Returns:
         Noise levels of shape `(K,)`, decreasing, starting at `T`.
     """
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
         raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}.")
+    for levels in step_levels:
+        if len(levels) == num_steps - 1:
+            return torch.tensor([T, *levels])
     return karras_grid(num_steps + 1, eps, T, rho).flip(0)[:num_steps]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import fields
 from typing import Any, Literal, Optional, Union
 
 import torch
@@ -111,7 +110,7 @@ class ConsistencyEstimator(ConditionalEstimator):
         """Restore a pickled estimator; those of 0.2.0.dev0 kept the schedule's seven
         constants as loose attributes, which become a `NoiseSchedule` here."""
         if "schedule" not in state:
-            names = [f.name for f in fields(NoiseSchedule)]
+            names = ["eps", "T", "rho", "s0", "s1", "p_mean", "p_std"]  # 0.2.0.dev0's seven
             missing = [n for n in names if n not in state]
             if missing:
                 raise RuntimeError(

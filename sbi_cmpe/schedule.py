@@ -17,6 +17,7 @@ so that the estimator, its loss, its sampler and the training loop cannot disagr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Tuple
 
 from torch import Tensor
 
@@ -46,6 +47,10 @@ class NoiseSchedule:
         s1: Grid intervals at its end ($s_1 \geq s_0$).
         p_mean: Mean of $\ln t$ of the training noise levels.
         p_std: Standard deviation of $\ln t$ of the training noise levels ($> 0$).
+        step_levels: Sampling noise levels after $T$ for some numbers of steps, one
+            decreasing tuple in $(\epsilon, T)$ per number of steps (its length + 1), e.g.
+            `((0.4, 0.05),)` for 3 steps; the others, and all with `()`, sample at the first
+            points of the Karras grid (`sbi_cmpe.consistency.sampling_times`).
 
     Example:
         >>> schedule = NoiseSchedule(T=5.0)
@@ -62,6 +67,7 @@ class NoiseSchedule:
     s1: int = 50
     p_mean: float = P_MEAN
     p_std: float = P_STD
+    step_levels: Tuple[Tuple[float, ...], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.eps < self.T:
@@ -76,6 +82,17 @@ class NoiseSchedule:
             raise ValueError(f"Need 1 <= s0 <= s1, got s0={self.s0} and s1={self.s1}.")
         if not self.p_std > 0:
             raise ValueError(f"p_std must be positive, got {self.p_std}.")
+        levels = tuple(tuple(float(t) for t in each) for each in self.step_levels)
+        object.__setattr__(self, "step_levels", levels)
+        for each in levels:
+            bounds = (self.T, *each, self.eps)
+            if not each or any(a <= b for a, b in zip(bounds, bounds[1:])):
+                raise ValueError(
+                    f"step_levels {each} must decrease strictly between T={self.T} and "
+                    f"eps={self.eps}."
+                )
+        if len({len(each) for each in levels}) < len(levels):
+            raise ValueError("step_levels holds two tuples for the same number of steps.")
 
     def num_points(self, step: int, total_steps: int) -> int:
         """Grid points $N(k)$ of the curriculum at optimizer step $k$ of a run of $K$ steps
@@ -94,7 +111,7 @@ class NoiseSchedule:
 
     def sampling_times(self, num_steps: int) -> Tensor:
         """Decreasing noise levels `(K,)` of `num_steps` sampling steps, from $T$."""
-        return sampling_times(num_steps, self.eps, self.T, self.rho)
+        return sampling_times(num_steps, self.eps, self.T, self.rho, self.step_levels)
 
     def scalings(self, t: Tensor) -> tuple[Tensor, Tensor]:
         r"""$(c_\mathrm{skip}(t), c_\mathrm{out}(t))$ for standardized parameters."""

@@ -1,5 +1,7 @@
 """The sampling-time evaluation of the network equals the network's own forward pass."""
 
+import copy
+import dataclasses
 import math
 
 import pytest
@@ -7,7 +9,7 @@ import torch
 from sbi.neural_nets.net_builders.vector_field_nets import VectorFieldMLP
 from torch import nn
 
-from sbi_cmpe import consistency_nn
+from sbi_cmpe import NoiseSchedule, consistency_nn
 from sbi_cmpe.sampling_net import _SharedConditionMLP, shared_condition_net
 
 
@@ -80,3 +82,17 @@ def test_sampling_equals_the_consistency_function_step_by_step(model):
             theta = est.consistency_function(theta_t, torch.full((10,), tau), embedded)
     expected = (theta * est.theta_std + est.theta_mean).reshape(5, 2, 3)
     assert torch.allclose(draws, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_step_levels_of_the_schedule_reach_the_sampler():
+    est = _randomized("mlp", schedule=NoiseSchedule(step_levels=((0.4, 0.05),)))
+    grid = copy.deepcopy(est)
+    grid.schedule = dataclasses.replace(est.schedule, step_levels=())
+    x = torch.randn(2, 4)
+
+    def draws(estimator, steps):
+        generator = torch.Generator().manual_seed(1)
+        return estimator.sample((5,), x, num_steps=steps, generator=generator)
+
+    assert not torch.allclose(draws(est, 3), draws(grid, 3))  # 10, 0.4, 0.05 vs the grid's
+    assert torch.equal(draws(est, 2), draws(grid, 2))  # no levels for 2 steps: the grid

@@ -57,8 +57,30 @@ def test_methods_bind_the_constants_to_the_maths():
         (dict(s1=50.0), TypeError, "s1 must be an int"),
         (dict(s0=True), TypeError, "s0 must be an int"),
         (dict(p_std=0.0), ValueError, "p_std must be positive"),
+        (dict(step_levels=((0.05, 0.4),)), ValueError, "must decrease strictly"),
+        (dict(step_levels=((20.0, 0.05),)), ValueError, "must decrease strictly"),
+        (dict(step_levels=((0.4, 1e-4),)), ValueError, "must decrease strictly"),
+        (dict(step_levels=((),)), ValueError, "must decrease strictly"),
+        (dict(step_levels=((0.4, 0.05), (0.3, 0.1))), ValueError, "same number of steps"),
     ],
 )
 def test_bad_constants_are_refused_by_name(fields, error, message):
     with pytest.raises(error, match=message):
         NoiseSchedule(**fields)
+
+
+def test_step_levels_replace_the_grid_for_their_number_of_steps():
+    s = NoiseSchedule(step_levels=[(0.4, 0.05)])  # lists become tuples: hashable
+    assert s.step_levels == ((0.4, 0.05),) and hash(s)
+    assert torch.allclose(s.sampling_times(3), torch.tensor([10.0, 0.4, 0.05]))
+    for k in (1, 2, 5, 10):  # other numbers of steps keep the Karras grid
+        assert torch.equal(s.sampling_times(k), sampling_times(k, 1e-3, 10.0))
+    assert not torch.equal(NoiseSchedule().sampling_times(3), s.sampling_times(3))
+
+
+def test_a_schedule_pickled_before_step_levels_samples_on_the_grid():
+    s = NoiseSchedule()
+    state = pickle.dumps(s)
+    old = pickle.loads(state)
+    del old.__dict__["step_levels"]  # as an object pickled by 0.2 has no such field
+    assert torch.equal(old.sampling_times(3), sampling_times(3, 1e-3, 10.0))
