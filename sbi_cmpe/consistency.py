@@ -350,5 +350,5 @@ def sampling_times(
         raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}.")
     for levels in step_levels:
         if len(levels) == num_steps - 1:
-            return torch.tensor([T, *levels])
+            return torch.tensor([T, *levels], dtype=torch.float32)  # as the grid's
     return karras_grid(num_steps + 1, eps, T, rho).flip(0)[:num_steps]

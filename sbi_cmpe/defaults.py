@@ -6,6 +6,8 @@ table does not use; the measurements are in `benchmarks/TUNING.md`.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sbi_cmpe.consistency import P_MEAN
 from sbi_cmpe.schedule import NoiseSchedule
 
@@ -134,12 +136,12 @@ def default_p_mean(theta_dim: int) -> float:
     return LOW_DIM_P_MEAN if theta_dim <= LOW_DIM else P_MEAN
 
 
-def default_schedule(theta_dim: int, **changes: float) -> NoiseSchedule:
+def default_schedule(theta_dim: int, **changes: Any) -> NoiseSchedule:
     """The noise schedule that `consistency_nn` builds when none is given.
 
     `NoiseSchedule`'s defaults (the authors' two-moons settings: $\\epsilon = 10^{-3}$,
     $T = 10$, $s_0 = 10$, $s_1 = 50$, $\\rho = 7$) with `default_p_mean(theta_dim)`; `changes`
-    replace fields (e.g. `T=5.0`). Evidence:
+    replace fields (e.g. `T=5.0` or `step_levels=((0.4, 0.05),)`). Evidence:
     `benchmarks/TUNING.md#network-size-and-noise-schedule`.
 
     Arguments:

@@ -82,11 +82,16 @@ class NoiseSchedule:
             raise ValueError(f"Need 1 <= s0 <= s1, got s0={self.s0} and s1={self.s1}.")
         if not self.p_std > 0:
             raise ValueError(f"p_std must be positive, got {self.p_std}.")
+        if any(not isinstance(each, (tuple, list)) for each in self.step_levels):
+            raise TypeError(
+                f"step_levels must be a tuple of tuples, one per number of steps (e.g. "
+                f"((0.4, 0.05),) for 3 steps), got {self.step_levels!r}."
+            )
         levels = tuple(tuple(float(t) for t in each) for each in self.step_levels)
         object.__setattr__(self, "step_levels", levels)
         for each in levels:
             bounds = (self.T, *each, self.eps)
-            if not each or any(a <= b for a, b in zip(bounds, bounds[1:])):
+            if not each or any(not a > b for a, b in zip(bounds, bounds[1:])):  # NaN fails too
                 raise ValueError(
                     f"step_levels {each} must decrease strictly between T={self.T} and "
                     f"eps={self.eps}."

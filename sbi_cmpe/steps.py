@@ -163,6 +163,8 @@ def kernel_scores(
     Returns:
         Scores of shape `(G, n)`, lower is better.
     """
+    if not bandwidth > 0:
+        raise ValueError(f"bandwidth must be positive, got {bandwidth}.")
     n, dim, m = len(theta), estimator.theta_std.numel(), draws_per_simulation
     device = estimator.theta_std.device
     per_call = max(1, chunk // m)

@@ -61,6 +61,8 @@ def test_methods_bind_the_constants_to_the_maths():
         (dict(step_levels=((20.0, 0.05),)), ValueError, "must decrease strictly"),
         (dict(step_levels=((0.4, 1e-4),)), ValueError, "must decrease strictly"),
         (dict(step_levels=((),)), ValueError, "must decrease strictly"),
+        (dict(step_levels=((0.4, float("nan")),)), ValueError, "must decrease strictly"),
+        (dict(step_levels=(0.4, 0.05)), TypeError, "tuple of tuples"),
         (dict(step_levels=((0.4, 0.05), (0.3, 0.1))), ValueError, "same number of steps"),
     ],
 )

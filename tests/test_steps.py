@@ -53,6 +53,8 @@ def test_kernel_bandwidth_scales_the_median_distance():
     wide = kernel_scores(_Sampler(), theta, x, (1, 3), 32, bandwidth=20.0)
     # A kernel far wider than the posterior barely sees the blur of one step.
     assert abs((wide[0] - wide[1]).mean()) < 0.05 * (default[0] - default[1]).mean()
+    with pytest.raises(ValueError, match="bandwidth must be positive"):
+        kernel_scores(_Sampler(), theta, x, (1, 3), 32, bandwidth=0.0)
 
 
 def test_rule_keeps_the_default_without_clear_evidence():

@@ -4,7 +4,7 @@ Variants: the full network on repeated x (`shared=False`) or x's and t's terms c
 per call (`shared=True`, `sbi_cmpe.sampling_net`); the ODE in theta (`scaled=False`) or in
 y = theta / sqrt(1 + t^2) (`scaled=True`, tried, not adopted) or in y = theta / t against
 r = -1 / t (`inverse=True`: dy/dr = -D(y t, t), the denoiser itself, nearly constant at small t;
-log q(theta) = log p_y(theta / eps) - D log eps); solver tolerance 1e-5 and 1e-4.
+log q(theta) = log p_y(theta / eps) - D log eps); solver tolerance 1e-5, 1e-4 and 1e-3.
 Changes in nats are against the adopted ODE at tolerance 1e-6. Two moons, 1,000 simulations,
 seed 0, observation 1, 1,000 draws of the posterior, one torch thread. Last, the calls of
 sbi's FMPE `log_prob` (its defaults) at the same draws.
