@@ -27,6 +27,7 @@ from sbi_cmpe.data import (
     indexed_batches,
     valid_simulations,
 )
+from sbi_cmpe.defaults import default_warm_start
 from sbi_cmpe.estimator import UNCHOSEN_STEPS, ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
@@ -254,11 +255,12 @@ class CMPEInference(NeuralInference):
         )
         if dataloader_kwargs is None:  # the same batches, without row-by-row collation
             train_loader = indexed_batches(train_loader)
-        if retrain_from_scratch or self._neural_net is None:
+        new_network = retrain_from_scratch or self._neural_net is None
+        if new_network:
             self._initialize_neural_network(retrain_from_scratch=True, start_idx=0)
-        elif warm_start is None and not resume_training:  # default warm start: new networks only
-            warm_start = 0.0
         net = self._neural_net.to(self._device)
+        if warm_start is None and not resume_training:  # the default: on new networks only
+            warm_start = default_warm_start(net.input_shape.numel()) if new_network else 0.0
 
         # The simulations of the split: a resumed run keeps its split and its budget.
         split = len(self.train_indices) + len(self.val_indices)

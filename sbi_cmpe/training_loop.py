@@ -24,7 +24,7 @@ import torch
 from sbi.sbi_types import Tracker
 from tqdm.auto import tqdm
 
-from sbi_cmpe.defaults import default_learning_rate, default_num_steps, default_warm_start
+from sbi_cmpe.defaults import default_learning_rate, default_num_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.optim import adam, clip_gradients, cosine_learning_rate
 from sbi_cmpe.steps import choose_num_steps
@@ -105,7 +105,7 @@ def start_run(
     `default_num_steps(D, num_simulations)` rounded up to whole epochs. A new run starts
     Adam on the network's device at `learning_rate` (`default_learning_rate(D)` when
     `None`) and spends the first $\lfloor$ `warm_start` $\cdot K \rfloor$ of its $K$ steps in
-    the warm start (`default_warm_start(D)` when `None`); a resumed run keeps its optimizer,
+    the warm start (none when `None`); a resumed run keeps its optimizer,
     rate and warm start and warns if another rate or warm start is given. The last step of a
     call is never part of the warm start.
 
@@ -116,8 +116,8 @@ def start_run(
         max_num_epochs: Epochs of the call; `None` for the default budget.
         learning_rate: Initial learning rate; `None` for the default.
         resumed: The earlier run to continue; `None` for a new run.
-        warm_start: Fraction of a new run's steps in the warm start; `None` for the default
-            (the trainer passes 0 for a network it continues).
+        warm_start: Fraction of a new run's steps in the warm start; `None` for none (the
+            trainer resolves its default, `default_warm_start`, for new networks).
 
     Returns:
         The run (its `total_steps` and validation interval set) and the epochs of the call.
@@ -144,9 +144,7 @@ def start_run(
         if learning_rate is None:
             learning_rate = default_learning_rate(dim)
         device = str(next(net.parameters()).device)
-        if warm_start is None:
-            warm_start = default_warm_start(dim)
-        warm_steps = math.floor(warm_start * total_steps)
+        warm_steps = math.floor((warm_start or 0.0) * total_steps)
         run = Run(adam(net.parameters(), learning_rate, device), learning_rate, warm_steps)
     # At least the last step of a call is consistency training, also when resumed.
     run.warm_steps = min(run.warm_steps, total_steps - 1)
