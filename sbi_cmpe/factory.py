@@ -64,8 +64,9 @@ def consistency_nn(
         z_score_x: Standardization of $x$ before the embedding net.
         schedule: Noise levels of training and sampling, used as given; `None` for
             `sbi_cmpe.defaults.default_schedule` of the parameter dimension (which centres
-            the training noise levels lower for up to 3 parameters). To change one constant
-            and keep that rule, pass `default_schedule(theta_dim, T=5.0)`.
+            the training noise levels lower for up to 3 parameters and samples 3 steps at
+            the tuned `step_levels`). To change one constant and keep the rest, pass
+            `default_schedule(theta_dim, T=5.0)`.
         num_steps: Default number of sampling steps of the posterior; `"auto"` lets
             training choose it from 1, 2, 3, 5 and 10 by a kernel score on its validation
             simulations (`sbi_cmpe.steps`).

@@ -51,6 +51,8 @@ class NoiseSchedule:
             decreasing tuple in $(\epsilon, T)$ per number of steps (its length + 1), e.g.
             `((0.4, 0.05),)` for 3 steps; the others, and all with `()`, sample at the first
             points of the Karras grid (`sbi_cmpe.consistency.sampling_times`).
+            `sbi_cmpe.defaults.default_schedule`, which `consistency_nn` uses when given no
+            schedule, sets `sbi_cmpe.defaults.STEP_LEVELS`.
 
     Example:
         >>> schedule = NoiseSchedule(T=5.0)

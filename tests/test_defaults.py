@@ -1,14 +1,17 @@
 """Tuned defaults: budget, learning rate and noise schedule by parameter dimension."""
 
 import pytest
+import torch
 
 from sbi_cmpe.defaults import (
     HIGH_DIM_MAX_STEPS,
     MAX_STEPS,
+    STEP_LEVELS,
     default_learning_rate,
     default_num_steps,
     default_p_mean,
     default_schedule,
+    default_step_levels,
     default_warm_start,
 )
 from sbi_cmpe.schedule import NoiseSchedule
@@ -48,8 +51,32 @@ def test_default_learning_rate(theta_dim, expected):
 def test_default_schedule_centres_low_dimensions_lower(theta_dim, expected):
     assert default_p_mean(theta_dim) == expected
     schedule = default_schedule(theta_dim)
-    assert schedule == NoiseSchedule(p_mean=expected)
-    assert default_schedule(theta_dim, T=5.0) == NoiseSchedule(T=5.0, p_mean=expected)
+    levels = default_step_levels(theta_dim)
+    assert schedule == NoiseSchedule(p_mean=expected, step_levels=levels)
+    tuned = NoiseSchedule(T=5.0, p_mean=expected, step_levels=levels)
+    assert default_schedule(theta_dim, T=5.0) == tuned
     assert default_schedule(theta_dim, p_mean=0.5).p_mean == 0.5
     with pytest.raises(TypeError):
         default_schedule(theta_dim, sigma=1.0)
+
+
+@pytest.mark.parametrize("theta_dim", [1, 2, 5, 10, 64])
+def test_default_schedule_samples_three_steps_at_the_tuned_levels(theta_dim):
+    schedule = default_schedule(theta_dim)
+    assert schedule.step_levels == default_step_levels(theta_dim) == STEP_LEVELS
+    assert schedule.sampling_times(3).tolist() == pytest.approx([10.0, 0.4, 0.05])
+    grid = NoiseSchedule()  # every other number of steps samples on the Karras grid
+    for k in (1, 2, 5, 10):
+        assert torch.equal(schedule.sampling_times(k), grid.sampling_times(k))
+    assert not torch.equal(schedule.sampling_times(3), grid.sampling_times(3))
+
+
+def test_default_step_levels_give_way_to_the_caller():
+    assert default_schedule(2, step_levels=()).step_levels == ()  # the grid, as in 0.2
+    assert default_schedule(2, step_levels=((1.0,),)).step_levels == ((1.0,),)
+    # Levels that the caller's T or eps leave outside (eps, T) are dropped, not an error.
+    assert default_schedule(2, T=0.3).step_levels == ()
+    assert default_schedule(2, eps=0.1).step_levels == ()
+    assert default_schedule(2, T=0.5).step_levels == STEP_LEVELS
+    with pytest.raises(ValueError, match="eps < T"):  # the caller's own mistake still raises
+        default_schedule(2, eps=1.0, T=0.5)

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from sbi_cmpe import ConsistencyEstimator, NoiseSchedule, consistency_nn
+from sbi_cmpe.defaults import STEP_LEVELS
 
 
 @pytest.mark.parametrize("model", ["mlp", "ada_mlp"])
@@ -106,12 +107,12 @@ def test_builder_passes_the_timestep_distribution():
 def test_default_timestep_mean_depends_on_the_parameter_dimension(theta_shape, expected):
     build = consistency_nn(hidden_features=16, num_layers=1)
     est = build(torch.randn(40, *theta_shape), torch.randn(40, 7))
-    assert est.schedule == NoiseSchedule(p_mean=expected)
-    # A schedule passed is used as it is.
+    assert est.schedule == NoiseSchedule(p_mean=expected, step_levels=STEP_LEVELS)
+    # A schedule passed is used as it is: its 3 steps on the Karras grid.
     est = consistency_nn(hidden_features=16, num_layers=1, schedule=NoiseSchedule(p_mean=0.5))(
         torch.randn(40, *theta_shape), torch.randn(40, 7)
     )
-    assert est.schedule.p_mean == 0.5
+    assert est.schedule.p_mean == 0.5 and est.schedule.step_levels == ()
 
 
 def test_loose_schedule_keywords_are_refused_with_the_fix():
