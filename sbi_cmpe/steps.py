@@ -22,11 +22,14 @@ numbers of steps, while those differences are large in C2ST.
 
 The score is the Gaussian kernel score, a strictly proper scoring rule,
 $S(q, \theta_i) = \tfrac12 \mathbb{E}\, k(Y, Y') - \mathbb{E}\, k(Y, \theta_i)$ with
-$Y, Y' \sim q(\cdot \mid x_i)$ and $k(a, b) = \exp(-\|a - b\|^2 / 2 h_i^2)$ on standardized
-parameters. Its bandwidth $h_i$ is `BANDWIDTH` (one half) times the median distance between
-draws for $x_i$ in `UNCHOSEN_STEPS` steps, the same for every $K$: at the scale of the
-posterior, so that it sees the blur of few steps, which the energy score (the validation score
-of training) is too flat to resolve. The reference posteriors of the benchmark are never used.
+$Y, Y' \sim q(\cdot \mid x_i)$ and $k(a, b) = \exp(-\|(a - b) / s_i\|^2 / 2 h_i^2)$, where
+$s_i$ is the per-dimension standard deviation of the draws for $x_i$ in `UNCHOSEN_STEPS` steps
+(`PER_DIMENSION`), so that a dimension the data resolve narrowly weighs as much as a wide one
+($s_i = 1$ otherwise, in the training's standardization of the parameters).
+Its bandwidth $h_i$ is `BANDWIDTH` (one half) times the median distance between those draws
+(divided by $s_i$), the same for every $K$: at the scale of the posterior, so that it sees the
+blur of few steps, which the energy score (the validation score of training) is too flat to
+resolve. The reference posteriors of the benchmark are never used.
 Evidence: `benchmarks/TUNING.md#automatic-steps`.
 """
 
@@ -49,6 +52,7 @@ __all__ = [
     "MAX_DRAWS_PER_SIMULATION",
     "SWITCH_Z",
     "BANDWIDTH",
+    "PER_DIMENSION",
     "StepChoice",
     "choose_num_steps",
     "kernel_scores",
@@ -65,6 +69,8 @@ MAX_DRAWS_PER_SIMULATION = 128
 SWITCH_Z = 2.0
 # Kernel bandwidth as a fraction of the median distance between draws for one x.
 BANDWIDTH = 0.5
+# Whether the kernel score divides each dimension by its spread among the draws for one x.
+PER_DIMENSION = True
 
 
 @dataclass(frozen=True)
@@ -146,6 +152,7 @@ def kernel_scores(
     seed: int = 0,
     chunk: int = 8_192,
     bandwidth: float = BANDWIDTH,
+    per_dimension: bool = PER_DIMENSION,
 ) -> Tensor:
     r"""Kernel scores (module docstring) of each number of steps at each simulation.
 
@@ -159,6 +166,10 @@ def kernel_scores(
         chunk: Largest number of draws per network call.
         bandwidth: Kernel bandwidth $h_i$ as a fraction of the median distance between the
             `UNCHOSEN_STEPS`-step draws for $x_i$.
+        per_dimension: Whether each dimension is first divided by the standard deviation of
+            the `UNCHOSEN_STEPS`-step draws for $x_i$ in it (where that is positive), so that
+            dimensions of different posterior widths weigh alike; otherwise all share the
+            training's standardization.
 
     Returns:
         Scores of shape `(G, n)`, lower is better.
@@ -173,10 +184,22 @@ def kernel_scores(
         truth = theta[i : i + per_call].to(device).reshape(-1, dim) / estimator.theta_std
         condition = x[i : i + per_call].to(device)
         base = _draws(estimator, condition, m, UNCHOSEN_STEPS, seed)  # (b, m, D)
+        # Centred on the draws' mean (the kernel ignores shifts): distances of values far
+        # from zero in units of a narrow spread would lose digits.
+        centre = base.mean(1, keepdim=True)  # (b, 1, D)
+        scale = torch.ones_like(centre)
+        if per_dimension:
+            width = base.std(1, keepdim=True)  # (b, 1, D)
+            scale = torch.where(width > 0, width, scale)  # a constant dimension keeps unit scale
+        base = (base - centre) / scale  # (b, m, D)
+        truth = (truth - centre[:, 0]) / scale[:, 0]  # (b, D)
         h = bandwidth * torch.cdist(base, base).flatten(1).median(1).values  # (b,)
         two_h2 = 2 * h.clamp(min=1e-12)[:, None] ** 2  # (b, 1)
         for g, steps in enumerate(grid):
-            y = base if steps == UNCHOSEN_STEPS else _draws(estimator, condition, m, steps, seed)
+            if steps == UNCHOSEN_STEPS:
+                y = base
+            else:
+                y = (_draws(estimator, condition, m, steps, seed) - centre) / scale  # (b, m, D)
             to_truth = torch.exp(-((y - truth[:, None]) ** 2).sum(-1) / two_h2).mean(1)
             pairs = torch.exp(-(torch.cdist(y, y) ** 2) / two_h2[:, :, None]).sum((1, 2))
             spread = (pairs - m) / (m * (m - 1))  # off-diagonal mean, (b,)
@@ -192,6 +215,7 @@ def choose_num_steps(
     min_draws: int = STEP_CHOICE_DRAWS,
     max_pairs: int = VALIDATION_SIMULATIONS,
     seed: int = 0,
+    per_dimension: bool = PER_DIMENSION,
 ) -> StepChoice:
     """Choose the default number of sampling steps on held-out simulations (module rule).
 
@@ -205,6 +229,8 @@ def choose_num_steps(
             least 16 and at most `MAX_DRAWS_PER_SIMULATION` per simulation).
         max_pairs: Most simulations scored (the first ones).
         seed: Seed of the sampling noise (the same for each number of steps).
+        per_dimension: Whether the kernel score weighs each dimension by the spread of the
+            draws in it (`kernel_scores`).
 
     Returns:
         The `StepChoice`.
@@ -217,7 +243,7 @@ def choose_num_steps(
     start = time.perf_counter()
     theta, x = theta[:max_pairs], x[:max_pairs]
     m = min(MAX_DRAWS_PER_SIMULATION, max(16, math.ceil(min_draws / len(theta))))
-    scores = kernel_scores(estimator, theta, x, grid, m, seed)  # (G, n)
+    scores = kernel_scores(estimator, theta, x, grid, m, seed, per_dimension=per_dimension)
     chosen, se = best_steps(grid, scores)
     return StepChoice(
         num_steps=chosen,

@@ -1,12 +1,21 @@
 """The choice of sampling steps after training (`sbi_cmpe.steps`)."""
 
+import math
 import pickle
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from sbi_cmpe import consistency_nn
-from sbi_cmpe.steps import BANDWIDTH, STEP_GRID, best_steps, choose_num_steps, kernel_scores
+from sbi_cmpe.steps import (
+    BANDWIDTH,
+    STEP_CHOICE_DRAWS,
+    STEP_GRID,
+    best_steps,
+    choose_num_steps,
+    kernel_scores,
+)
 from tests.conftest import Recorder, make_inference
 
 
@@ -55,6 +64,67 @@ def test_kernel_bandwidth_scales_the_median_distance():
     assert abs((wide[0] - wide[1]).mean()) < 0.05 * (default[0] - default[1]).mean()
     with pytest.raises(ValueError, match="bandwidth must be positive"):
         kernel_scores(_Sampler(), theta, x, (1, 3), 32, bandwidth=0.0)
+
+
+class _TwoScales(torch.nn.Module):
+    """Draws from N(x, diag(1, 0.01^2)); one step blurs only the narrow dimension (by noise
+    of sd 0.02). `scale` stretches the narrow dimension by a constant."""
+
+    def __init__(self, scale: float = 1.0):
+        super().__init__()
+        self.register_buffer("theta_std", torch.ones(2))
+        self.scale = scale
+        self.schedule = SimpleNamespace(sampling_times=lambda k: None)  # any k is valid
+
+    def sample(self, shape, condition, num_steps=None, generator=None):
+        z = torch.randn((*shape, len(condition), 2), generator=generator)
+        blur = torch.randn((*shape, len(condition)), generator=generator)
+        y = condition + z * torch.tensor([1.0, 0.01])
+        if num_steps == 1:
+            y[..., 1] += 0.02 * blur
+        return y * torch.tensor([1.0, self.scale])
+
+
+def test_per_dimension_score_sees_the_narrow_dimension_and_ignores_its_units():
+    torch.manual_seed(0)
+    x = torch.randn(300, 2)
+    theta = x + torch.randn(300, 2) * torch.tensor([1.0, 0.01])
+    joint = kernel_scores(_TwoScales(), theta, x, (1, 3), 64, per_dimension=False)
+    each = kernel_scores(_TwoScales(), theta, x, (1, 3), 64)  # per dimension, the default
+    # The shared scale is set by the wide dimension: the narrow one's blur is not resolved.
+    assert best_steps((1, 3), joint)[0] == 3
+    gain, se = (joint[0] - joint[1]).mean(), (joint[0] - joint[1]).std() / 300**0.5
+    assert abs(gain) < 3 * se
+    # Weighed by their own spread, it is: one step scores clearly worse.
+    gain, se = (each[0] - each[1]).mean(), (each[0] - each[1]).std() / 300**0.5
+    assert gain > 5 * se
+    # Stretching a dimension (draws and truth alike) leaves the per-dimension score unchanged.
+    stretched = theta * torch.tensor([1.0, 100.0])
+    again = kernel_scores(_TwoScales(100.0), stretched, x, (1, 3), 64)
+    assert torch.allclose(again, each, atol=1e-5)
+    # In the shared scale, the stretched dimension now sets the kernel and the blur shows.
+    stretched_joint = kernel_scores(
+        _TwoScales(100.0), stretched, x, (1, 3), 64, per_dimension=False
+    )
+    assert not torch.allclose(stretched_joint, joint, atol=5e-2)
+
+
+def test_per_dimension_score_keeps_its_digits_far_from_zero():
+    # The narrow dimension 50 from zero, 5,000 of its widths: distances taken there, not
+    # after centring, would lose the one-step blur to rounding.
+    torch.manual_seed(0)
+    x = torch.randn(300, 2) + torch.tensor([0.0, 50.0])
+    theta = x + torch.randn(300, 2) * torch.tensor([1.0, 0.01])
+    scores = kernel_scores(_TwoScales(), theta, x, (1, 3), 64)
+    gain, se = (scores[0] - scores[1]).mean(), (scores[0] - scores[1]).std() / 300**0.5
+    assert gain > 5 * se
+    # choose_num_steps passes the choice of scale on (it draws this many per simulation).
+    m = math.ceil(STEP_CHOICE_DRAWS / 300)
+    for per_dimension in (True, False):
+        expected = kernel_scores(_TwoScales(), theta, x, (1, 3), m, per_dimension=per_dimension)
+        choice = choose_num_steps(_TwoScales(), theta, x, (1, 3), per_dimension=per_dimension)
+        assert choice.scores == pytest.approx(expected.mean(1).tolist(), abs=1e-6)
+    assert choice.num_steps == 3
 
 
 def test_rule_keeps_the_default_without_clear_evidence():
