@@ -38,3 +38,15 @@ def test_train_and_sample_on_cuda(data_device, tmp_path):
     restored = torch.load(tmp_path / "posterior.pt", weights_only=False, map_location="cpu")
     restored.prior = BoxUniform(-2 * torch.ones(2), 2 * torch.ones(2))
     assert restored.sample((5,), x=torch.zeros(2)).device.type == "cpu"
+
+
+@pytest.mark.parametrize("method", ["cmpe", "npe_maf"])
+def test_benchmark_trains_on_cuda(method):
+    from sbi_cmpe.benchmark.methods import train_method
+
+    prior = BoxUniform(-2 * torch.ones(2, device="cuda"), 2 * torch.ones(2, device="cuda"))
+    theta = prior.sample((500,)).cpu()
+    x = theta + 0.3 * torch.randn_like(theta)
+    result = train_method(method, prior, theta, x, max_num_epochs=2, device="cuda")
+    samples = result.posterior.sample((10,), x=torch.zeros(2), show_progress_bars=False)
+    assert samples.device.type == "cuda" and samples.shape == (10, 2)

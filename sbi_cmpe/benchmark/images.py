@@ -77,7 +77,7 @@ def blur_and_noise(theta: Tensor) -> Tensor:
 
 class DigitsPrior(Distribution):
     """The empirical distribution of a set of images `(M, 64)`: `sample` draws rows
-    uniformly with replacement.
+    uniformly with replacement, on the images' device.
 
     Its support is all of R^64, so that no posterior draw is rejected as outside it, and its
     `log_prob` is 0 everywhere (an improper density, as sbi's `ImproperEmpirical`). Its
@@ -102,11 +102,11 @@ class DigitsPrior(Distribution):
         return self.images.var(0).clamp(min=GREY_LEVEL**2)  # (64,)
 
     def log_prob(self, value: Tensor) -> Tensor:
-        return torch.zeros(value.shape[:-1], dtype=value.dtype)  # (*batch,)
+        return torch.zeros(value.shape[:-1], dtype=value.dtype, device=value.device)
 
     def sample(self, sample_shape: Sequence[int] = ()) -> Tensor:
         shape = torch.Size(sample_shape)
-        index = torch.randint(len(self.images), (shape.numel(),))
+        index = torch.randint(len(self.images), (shape.numel(),), device=self.images.device)
         return self.images[index].reshape(*shape, -1)  # (*sample_shape, 64)
 
 

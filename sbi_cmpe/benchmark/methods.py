@@ -57,12 +57,14 @@ def _cmpe(
     options: Dict[str, Any],
     num_sims: int,
     embedding: Optional[EmbeddingFactory] = None,
+    device: str = "cpu",
 ) -> tuple:
     """A CMPE trainer and its `train` keywords from variant options.
 
     Options are keywords of `consistency_nn`, of `CMPEInference.train`, fields of
     `NoiseSchedule` (which change `default_schedule` of the task's dimension) and `steps`.
-    `embedding` builds the embedding net of x (then not z-scored).
+    `embedding` builds the embedding net of x (then not z-scored); `device` is where the
+    network trains.
     """
     build_keys = set(inspect.signature(consistency_nn).parameters) - {"kwargs", "schedule"}
     train_keys = set(inspect.signature(CMPEInference.train).parameters) - {"self"}
@@ -86,18 +88,25 @@ def _cmpe(
             schedule = default_schedule(batch_theta[0].numel(), **changes)
             return consistency_nn(**build, schedule=schedule)(batch_theta, batch_x)
 
-    return CMPEInference(prior, density_estimator=estimator, show_progress_bars=False), train
+    trainer = CMPEInference(
+        prior, density_estimator=estimator, device=device, show_progress_bars=False
+    )
+    return trainer, train
 
 
 def _trainer(
-    method: str, prior: Distribution, embedding: Optional[EmbeddingFactory] = None
+    method: str,
+    prior: Distribution,
+    embedding: Optional[EmbeddingFactory] = None,
+    device: str = "cpu",
 ) -> Any:
-    """An sbi trainer at its defaults, its network with `embedding`'s net of x if given.
+    """An sbi trainer at its defaults on `device`, its network with `embedding`'s net of x
+    if given.
 
     With an embedding, x is not z-scored and the network is otherwise at the builder's
     defaults.
     """
-    quiet = dict(show_progress_bars=False)
+    quiet: Dict[str, Any] = dict(show_progress_bars=False, device=device)
     net = {} if embedding is None else dict(embedding_net=embedding(), z_score_x="none")
     if method in ("npe_maf", "npe_nsf"):
         model = method[4:]
@@ -122,6 +131,7 @@ def train_method(
     x: Tensor,
     max_num_epochs: Optional[int] = None,
     embedding: Optional[EmbeddingFactory] = None,
+    device: str = "cpu",
 ) -> Trained:
     """Train `method` on `(theta, x)` with sbi's (or our) default settings.
 
@@ -135,15 +145,17 @@ def train_method(
         max_num_epochs: Cap on epochs (for smoke runs); `None` keeps the defaults.
         embedding: Builds the embedding net of x that the method's network gets (x is then
             not z-scored); `None` for the defaults.
+        device: Where the network trains (`"cpu"`, `"cuda"`); the prior must be there too,
+            as sbi's trainers ask.
 
     Returns:
         The trained posterior and its cost.
     """
     name, options = parse_variant(method)
     if name == "cmpe":
-        trainer, kwargs = _cmpe(prior, options, len(theta), embedding)
+        trainer, kwargs = _cmpe(prior, options, len(theta), embedding, device)
     else:
-        trainer, kwargs = _trainer(name, prior, embedding), {}
+        trainer, kwargs = _trainer(name, prior, embedding, device), {}
     if max_num_epochs is not None:
         kwargs["max_num_epochs"] = max_num_epochs
     trainer.append_simulations(theta, x)
