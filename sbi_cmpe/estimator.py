@@ -49,6 +49,11 @@ class ConsistencyEstimator(ConditionalEstimator):
         embedding_net: Embedding of $x$, z-scoring included.
         theta_mean: Mean used to standardize $\theta$, broadcastable to `input_shape`.
         theta_std: Standard deviation used to standardize $\theta$.
+        theta_slope: Slope $A$ `(X, D)` of a centre of $\theta$ linear in the flattened
+            $x$, $\mu(x) = \bar\theta + (x - \bar x) A$
+            (`sbi_cmpe.standardize.linear_z_score`); `None` for the constant centre
+            `theta_mean`.
+        x_center: $\bar x$ `(X,)` of that centre; needed with `theta_slope`.
         schedule: Noise levels of training and sampling; `None` for `NoiseSchedule()`
             (`consistency_nn` builds one with `sbi_cmpe.defaults.default_schedule`).
         num_steps: Default number of sampling steps, or `"auto"` for the number that
@@ -79,6 +84,8 @@ class ConsistencyEstimator(ConditionalEstimator):
         embedding_net: Optional[nn.Module] = None,
         theta_mean: Tensor | float = 0.0,
         theta_std: Tensor | float = 1.0,
+        theta_slope: Optional[Tensor] = None,
+        x_center: Optional[Tensor] = None,
         schedule: Optional[NoiseSchedule] = None,
         num_steps: Union[int, Literal["auto"]] = 3,
         density: bool = False,
@@ -98,6 +105,19 @@ class ConsistencyEstimator(ConditionalEstimator):
         self.register_buffer(
             "theta_std", torch.as_tensor(theta_std).float().reshape(-1).expand(dim).clone()
         )
+        if (theta_slope is None) != (x_center is None):
+            raise ValueError("theta_slope and x_center are given together or not at all.")
+        if theta_slope is not None:
+            width = self.condition_shape.numel()
+            if theta_slope.shape != (width, dim) or x_center.shape != (width,):
+                raise ValueError(
+                    f"theta_slope must have shape ({width}, {dim}) and x_center ({width},), "
+                    f"got {tuple(theta_slope.shape)} and {tuple(x_center.shape)}."
+                )
+            theta_slope, x_center = theta_slope.float(), x_center.float()
+        # Not in the state dict when None (estimators pickled before it have neither).
+        self.register_buffer("theta_slope", theta_slope)
+        self.register_buffer("x_center", x_center)
         self.schedule = schedule
         self.auto_steps = isinstance(num_steps, str) and num_steps == "auto"
         self.num_steps = UNCHOSEN_STEPS if self.auto_steps else num_steps
@@ -121,6 +141,24 @@ class ConsistencyEstimator(ConditionalEstimator):
             state = dict(state)
             state["schedule"] = NoiseSchedule(**{n: state.pop(n) for n in names})
         super().__setstate__(state)
+
+    def theta_center(self, condition: Tensor) -> Tensor:
+        r"""The centre of the standardization of $\theta$ at each condition,
+        $\mu(x) = \bar\theta + (x - \bar x) A$ (or $\bar\theta$ without a slope).
+
+        Arguments:
+            condition: Conditions of shape `(B, *condition_shape)`.
+
+        Returns:
+            Centres of shape `(B, D)`; standardized $\theta$ is
+            $(\theta - \mu(x)) / \sigma$ with $\sigma$ = `theta_std`.
+        """
+        batch, dim = condition.shape[0], self.input_shape.numel()
+        slope = self._buffers.get("theta_slope")
+        if slope is None:
+            return self.theta_mean.expand(batch, dim)
+        flat = condition.reshape(batch, -1).to(slope.dtype) - self.x_center  # (B, X)
+        return self.theta_mean + flat @ slope  # (B, D)
 
     @property
     def embedding_net(self) -> nn.Module:
@@ -205,7 +243,8 @@ class ConsistencyEstimator(ConditionalEstimator):
             Loss per element of the batch, shape `(B,)`.
         """
         self._check_input_shape(input)
-        theta = (input.reshape(input.shape[0], -1) - self.theta_mean) / self.theta_std  # (B, D)
+        center = self.theta_center(condition)  # (B, D)
+        theta = (input.reshape(input.shape[0], -1) - center) / self.theta_std  # (B, D)
         if warm_start:
             num_points = None  # the warm start draws its noise levels from the final grid
         if self.density:
@@ -315,5 +354,5 @@ class ConsistencyEstimator(ConditionalEstimator):
             out = network(theta_t, math.log(tau))  # (n * B, D), or (n * B, 2 D) with density
             out = out[:, :dim] if self.density else out
             theta = torch.add(theta_t * float(c_skip[i]), out, alpha=float(c_out[i]))
-        theta = theta * self.theta_std + self.theta_mean
+        theta = theta.reshape(n, batch, dim) * self.theta_std + self.theta_center(condition)
         return theta.reshape(*sample_shape, batch, *self.input_shape)

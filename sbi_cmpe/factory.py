@@ -17,11 +17,14 @@ from sbi_cmpe import arguments
 from sbi_cmpe.defaults import default_schedule
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.schedule import NoiseSchedule
+from sbi_cmpe.standardize import linear_z_score
 
 __all__ = ["consistency_nn"]
 
 _NETWORKS = {"mlp": build_standard_mlp_network, "ada_mlp": build_adamlp_network}
 _Z_SCORING = (None, "none", "independent", "structured")
+_Z_SCORING_THETA = (*_Z_SCORING, "linear")
+ZScoreTheta = Literal["independent", "structured", "linear", "none"]
 
 
 def consistency_nn(
@@ -30,7 +33,7 @@ def consistency_nn(
     num_layers: int = 3,
     time_embedding_dim: int = 32,
     embedding_net: Optional[nn.Module] = None,
-    z_score_theta: Optional[Literal["independent", "structured", "none"]] = "independent",
+    z_score_theta: Optional[ZScoreTheta] = "independent",
     z_score_x: Optional[Literal["independent", "structured", "none"]] = "independent",
     schedule: Optional[NoiseSchedule] = None,
     num_steps: Union[int, Literal["auto"]] = "auto",
@@ -60,7 +63,10 @@ def consistency_nn(
         embedding_net: Embedding net of $x$ (applied after z-scoring of $x$).
         z_score_theta: Standardization of $\theta$ before the network sees it. The
             consistency scalings assume unit variance, so keep it unless $\theta$ is
-            already standardized.
+            already standardized. `"linear"` centres $\theta$ on a least-squares
+            regression on the flattened $x$ and scales it by the residuals' standard
+            deviations (`sbi_cmpe.standardize`; `"independent"` where x has too many entries
+            for the simulations), for posteriors much narrower than the prior.
         z_score_x: Standardization of $x$ before the embedding net.
         schedule: Noise levels of training and sampling, used as given; `None` for
             `sbi_cmpe.defaults.default_schedule` of the parameter dimension (which centres
@@ -92,9 +98,12 @@ def consistency_nn(
     arguments.non_negative_int("num_layers", num_layers)
     if arguments.positive_int("time_embedding_dim", time_embedding_dim) % 2:
         raise ValueError(f"time_embedding_dim must be even, got {time_embedding_dim}.")
-    for name, option in (("z_score_theta", z_score_theta), ("z_score_x", z_score_x)):
-        if option not in _Z_SCORING:
-            raise ValueError(f"{name} must be one of {_Z_SCORING}, got {option!r}.")
+    for name, option, allowed in (
+        ("z_score_theta", z_score_theta, _Z_SCORING_THETA),
+        ("z_score_x", z_score_x, _Z_SCORING),
+    ):
+        if option not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {option!r}.")
     if embedding_net is not None and not isinstance(embedding_net, nn.Module):
         raise TypeError(f"embedding_net must be a torch.nn.Module, got {embedding_net!r}.")
     if schedule is not None and not isinstance(schedule, NoiseSchedule):
@@ -117,9 +126,15 @@ def consistency_nn(
         structured_x = structured_x and batch_x[0].numel() > 1
         if z_x:
             embedding = nn.Sequential(standardizing_net(batch_x, structured_x), embedding)
-        z_theta, structured_theta = z_score_parser(z_score_theta)
-        structured_theta = structured_theta and batch_theta[0].numel() > 1
-        mean, std = z_standardization(batch_theta, structured_theta) if z_theta else (0.0, 1.0)
+        linear = linear_z_score(batch_theta, batch_x) if z_score_theta == "linear" else None
+        if linear is not None:
+            mean, std, slope, x_center = linear
+        else:
+            slope = x_center = None
+            option = "independent" if z_score_theta == "linear" else z_score_theta
+            z_theta, structured_theta = z_score_parser(option)
+            structured_theta = structured_theta and batch_theta[0].numel() > 1
+            mean, std = z_standardization(batch_theta, structured_theta) if z_theta else (0, 1)
         net = _NETWORKS[model](
             batch_x=batch_theta,
             batch_y=batch_x,
@@ -139,6 +154,8 @@ def consistency_nn(
             embedding_net=embedding,
             theta_mean=mean,
             theta_std=std,
+            theta_slope=slope,
+            x_center=x_center,
             schedule=default_schedule(batch_theta[0].numel()) if schedule is None else schedule,
             num_steps=num_steps,
             density=density,

@@ -339,7 +339,7 @@ NN_VALID = dict(
     num_layers=[1, 0, 2],
     time_embedding_dim=[4, 2],
     embedding_net=[None, "linear"],
-    z_score_theta=["independent", "structured", "none", None],
+    z_score_theta=["independent", "structured", "linear", "none", None],
     z_score_x=["independent", "none", None],
     schedule=[None, NoiseSchedule(T=5.0)],
     num_steps=[3, 1],

@@ -6,7 +6,9 @@ The simulations, training seed (0), observations and metrics are the suite's
 jobs run one by one in the order of `JOBS`; a job starts only when its training time,
 estimated from its CPU time in the suite's tables and the slowest GPU/CPU ratio seen so far,
 ends before `GPU_DEADLINE_S` seconds (default 500) from the start. One JSON line per job goes
-to the file named by the first argument (default `gpu_scaling.jsonl`).
+to the file named by the first argument (default `gpu_scaling.jsonl`). `GPU_JOBS` (e.g.
+`images:fmpe,d128:fmpe`) runs those jobs in that order instead; `GPU_RATIO` sets the first
+GPU/CPU ratio of the estimate (default 0.3).
 
 Run from the repository root on the GPU machine: `python benchmarks/scripts/gpu_scaling.py
 $OUT/gpu_scaling.jsonl`. `GPU_SMOKE=1` runs every job for 2 epochs on a tenth of the

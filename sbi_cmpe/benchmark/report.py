@@ -42,6 +42,7 @@ LABELS = {
     "npe_nsf": "NPE-nsf",
     "fmpe": "FMPE",
     "npse": "NPSE",
+    "cmpe:z_score_theta=linear": "CMPE, linear z-score",
 }
 
 
