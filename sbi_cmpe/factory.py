@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import fields
 from typing import Callable, Literal, Optional, Union
 
@@ -17,7 +18,7 @@ from sbi_cmpe import arguments
 from sbi_cmpe.defaults import default_schedule
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.schedule import NoiseSchedule
-from sbi_cmpe.standardize import linear_z_score
+from sbi_cmpe.standardize import MAX_REGRESSORS, SIMULATIONS_PER_REGRESSOR, linear_z_score
 
 __all__ = ["consistency_nn"]
 
@@ -65,8 +66,9 @@ def consistency_nn(
             consistency scalings assume unit variance, so keep it unless $\theta$ is
             already standardized. `"linear"` centres $\theta$ on a least-squares
             regression on the flattened $x$ and scales it by the residuals' standard
-            deviations (`sbi_cmpe.standardize`; `"independent"` where x has too many entries
-            for the simulations), for posteriors much narrower than the prior.
+            deviations (`sbi_cmpe.standardize`; `"independent"`, with a warning, where x has
+            too many entries for the simulations), for posteriors much narrower than the
+            prior.
         z_score_x: Standardization of $x$ before the embedding net.
         schedule: Noise levels of training and sampling, used as given; `None` for
             `sbi_cmpe.defaults.default_schedule` of the parameter dimension (which centres
@@ -127,6 +129,14 @@ def consistency_nn(
         if z_x:
             embedding = nn.Sequential(standardizing_net(batch_x, structured_x), embedding)
         linear = linear_z_score(batch_theta, batch_x) if z_score_theta == "linear" else None
+        if z_score_theta == "linear" and linear is None:
+            warnings.warn(
+                "z_score_theta='linear' needs at most "
+                f"{MAX_REGRESSORS} entries of x and {SIMULATIONS_PER_REGRESSOR} simulations "
+                f"per entry and a finite fit; x has {batch_x[0].numel()} entries and there are "
+                f"{len(batch_x)} simulations: theta is z-scored independently instead.",
+                stacklevel=2,
+            )
         if linear is not None:
             mean, std, slope, x_center = linear
         else:

@@ -34,9 +34,17 @@ def test_linear_z_score_fits_the_conditional_mean_and_residual_scale():
     assert torch.isfinite(slope).all()  # the constant column gets no weight, not NaN
 
 
+def test_linear_z_score_gives_no_weight_to_a_constant_up_to_rounding():
+    theta, x = _linear_data()
+    x[:, 3] = 5.0 + 1e-7 * torch.randn(len(x))  # a constant column with rounding noise
+    _, std, slope, _ = linear_z_score(theta, x)
+    assert torch.all(slope[3] == 0)
+    assert torch.allclose(std, linear_z_score(theta, x[:, :3])[1], rtol=1e-4)
+
+
 def test_linear_z_score_declines_too_few_simulations_or_too_many_regressors():
     theta, x = _linear_data(9)
-    assert linear_z_score(theta, x) is None  # 9 < 2 (4 + 1)
+    assert linear_z_score(theta, x) is None  # 9 < 10 (4 + 1)
     wide = torch.randn(2 * MAX_REGRESSORS + 10, MAX_REGRESSORS + 1)
     assert linear_z_score(torch.randn(len(wide), 2), wide) is None
 
@@ -73,7 +81,9 @@ def test_linear_z_scoring_log_prob_is_that_of_the_shifted_parameters():
 
 def test_linear_z_scoring_falls_back_to_independent():
     theta, x = _linear_data(8)  # too few simulations for 4 regressors
-    estimator = consistency_nn(z_score_theta="linear", hidden_features=8, num_layers=1)(theta, x)
+    build = consistency_nn(z_score_theta="linear", hidden_features=8, num_layers=1)
+    with pytest.warns(UserWarning, match="z-scored independently"):
+        estimator = build(theta, x)
     assert estimator.theta_slope is None
     assert torch.allclose(estimator.theta_mean, theta.mean(0))
 
