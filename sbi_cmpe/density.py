@@ -154,8 +154,8 @@ def ode_log_prob(
         raise ValueError(f"{batch} batches of theta but {condition.shape[0]} conditions.")
     if num * batch == 0:
         return input.new_zeros(num, batch)
-    center = estimator.theta_center(condition)  # (B, D); rows below are s * B + b
-    theta = ((input.reshape(num, batch, dim) - center) / estimator.theta_std).reshape(-1, dim)
+    theta = estimator.standardize(input.reshape(num, batch, dim), condition)  # (S, B, D)
+    theta = theta.reshape(-1, dim)  # rows s * B + b
     flow = _flow(estimator, condition, num, exact, atol, rtol)
     log_prob = flow.log_prob(theta)  # (S * B,)
     return (log_prob - estimator.theta_std.log().sum()).reshape(num, batch)
@@ -185,8 +185,7 @@ def ode_sample(
     """
     flow = _flow(estimator, condition, num, True, atol, rtol)
     theta = flow.sample()  # (num * B, D), row s * B + b for x_b
-    theta = theta.reshape(num, len(condition), -1) * estimator.theta_std
-    theta = theta + estimator.theta_center(condition)  # (num, B, D)
+    theta = estimator.unstandardize(theta.reshape(num, len(condition), -1), condition)
     return theta.reshape(num, condition.shape[0], *estimator.input_shape)
 
 

@@ -160,6 +160,16 @@ class ConsistencyEstimator(ConditionalEstimator):
         flat = condition.reshape(batch, -1).to(slope.dtype) - self.x_center  # (B, X)
         return self.theta_mean + flat @ slope  # (B, D)
 
+    def standardize(self, theta: Tensor, condition: Tensor) -> Tensor:
+        r"""$(\theta - \mu(x)) / \sigma$ for parameters `(..., B, D)` at conditions
+        `(B, *condition_shape)`."""
+        return (theta - self.theta_center(condition)) / self.theta_std
+
+    def unstandardize(self, theta: Tensor, condition: Tensor) -> Tensor:
+        r"""$\mu(x) + \sigma \tilde\theta$ for standardized parameters `(..., B, D)` at
+        conditions `(B, *condition_shape)`."""
+        return theta * self.theta_std + self.theta_center(condition)
+
     @property
     def embedding_net(self) -> nn.Module:
         """The embedding net of $x$ (z-scoring included)."""
@@ -243,8 +253,7 @@ class ConsistencyEstimator(ConditionalEstimator):
             Loss per element of the batch, shape `(B,)`.
         """
         self._check_input_shape(input)
-        center = self.theta_center(condition)  # (B, D)
-        theta = (input.reshape(input.shape[0], -1) - center) / self.theta_std  # (B, D)
+        theta = self.standardize(input.reshape(input.shape[0], -1), condition)  # (B, D)
         if warm_start:
             num_points = None  # the warm start draws its noise levels from the final grid
         if self.density:
@@ -354,5 +363,5 @@ class ConsistencyEstimator(ConditionalEstimator):
             out = network(theta_t, math.log(tau))  # (n * B, D), or (n * B, 2 D) with density
             out = out[:, :dim] if self.density else out
             theta = torch.add(theta_t * float(c_skip[i]), out, alpha=float(c_out[i]))
-        theta = theta.reshape(n, batch, dim) * self.theta_std + self.theta_center(condition)
+        theta = self.unstandardize(theta.reshape(n, batch, dim), condition)
         return theta.reshape(*sample_shape, batch, *self.input_shape)

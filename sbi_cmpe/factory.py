@@ -128,23 +128,7 @@ def consistency_nn(
         structured_x = structured_x and batch_x[0].numel() > 1
         if z_x:
             embedding = nn.Sequential(standardizing_net(batch_x, structured_x), embedding)
-        linear = linear_z_score(batch_theta, batch_x) if z_score_theta == "linear" else None
-        if z_score_theta == "linear" and linear is None:
-            warnings.warn(
-                "z_score_theta='linear' needs at most "
-                f"{MAX_REGRESSORS} entries of x and {SIMULATIONS_PER_REGRESSOR} simulations "
-                f"per entry and a finite fit; x has {batch_x[0].numel()} entries and there are "
-                f"{len(batch_x)} simulations: theta is z-scored independently instead.",
-                stacklevel=2,
-            )
-        if linear is not None:
-            mean, std, slope, x_center = linear
-        else:
-            slope = x_center = None
-            option = "independent" if z_score_theta == "linear" else z_score_theta
-            z_theta, structured_theta = z_score_parser(option)
-            structured_theta = structured_theta and batch_theta[0].numel() > 1
-            mean, std = z_standardization(batch_theta, structured_theta) if z_theta else (0, 1)
+        mean, std, slope, x_center = _theta_standardization(z_score_theta, batch_theta, batch_x)
         net = _NETWORKS[model](
             batch_x=batch_theta,
             batch_y=batch_x,
@@ -172,6 +156,28 @@ def consistency_nn(
         )
 
     return build
+
+
+def _theta_standardization(option: Optional[str], theta: Tensor, x: Tensor) -> tuple:
+    """`(mean, std, slope, x_center)` of `z_score_theta=option` (slope and x_center `None`
+    but for `"linear"`, which falls back to `"independent"`, with a warning, where
+    `linear_z_score` declines)."""
+    if option == "linear":
+        fitted = linear_z_score(theta, x)
+        if fitted is not None:
+            return fitted
+        warnings.warn(
+            f"z_score_theta='linear' needs at most {MAX_REGRESSORS} entries of x and "
+            f"{SIMULATIONS_PER_REGRESSOR} simulations per entry and a finite fit; x has "
+            f"{x[0].numel()} entries and there are {len(x)} simulations: theta is z-scored "
+            "independently instead.",
+            stacklevel=3,
+        )
+        option = "independent"
+    z_theta, structured = z_score_parser(option)
+    structured = structured and theta[0].numel() > 1
+    mean, std = z_standardization(theta, structured) if z_theta else (0.0, 1.0)
+    return mean, std, None, None
 
 
 def _add_denoiser_head(net: nn.Module, dim: int) -> None:

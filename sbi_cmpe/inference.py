@@ -31,7 +31,8 @@ from sbi_cmpe.defaults import default_warm_start
 from sbi_cmpe.estimator import UNCHOSEN_STEPS, ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
-from sbi_cmpe.training_loop import Run, close_round, run_epochs, start_run
+from sbi_cmpe.training_loop import Run, start_run
+from sbi_cmpe.training_round import train_round
 from sbi_cmpe.validation import energy_score
 
 __all__ = ["CMPEInference"]
@@ -270,31 +271,21 @@ class CMPEInference(NeuralInference):
         )
         self._run = run
         val_theta, val_x = self._validation_data()
-        try:
-            run_epochs(
-                run,
-                net,
-                train_loader,
-                validate=lambda: self._validation_loss(val_theta, val_x),
-                clip_max_norm=clip_max_norm,
-                stop_after_epochs=stop_after_epochs,
-                device=self._device,
-                summary=self._summary,
-                tracker=self._tracker,
-                show_progress=self._show_progress_bars,
-            )
-        except KeyboardInterrupt:
-            warnings.warn(
-                f"Training interrupted at optimizer step {self.optimizer_steps} of "
-                f"{run.total_steps} (epoch {self.epoch + 1}). The estimator keeps its "
-                f"weights; continue with train(resume_training=True, "
-                f"max_num_epochs={max_num_epochs}).",
-                stacklevel=2,
-            )
-            raise
-
-        close_round(
-            run, net, val_theta, val_x, self.epoch, self._round, self._summary, self._tracker
+        train_round(
+            run,
+            net,
+            train_loader,
+            val_theta,
+            val_x,
+            validate=lambda: self._validation_loss(val_theta, val_x),
+            max_num_epochs=max_num_epochs,
+            round_=self._round,
+            clip_max_norm=clip_max_norm,
+            stop_after_epochs=stop_after_epochs,
+            device=self._device,
+            summary=self._summary,
+            tracker=self._tracker,
+            show_progress=self._show_progress_bars,
         )
         if show_train_summary:
             print(self._describe_round(self._round, self._summary))

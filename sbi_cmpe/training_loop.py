@@ -7,7 +7,8 @@ sits at $\epsilon$, and the warm start and the consistency training after it eac
 own cosine cycle, `Run.phase`), checks that the loss and the gradient are finite,
 clips the gradient and steps the optimizer (`train_epoch`). `run_epochs` repeats such
 passes, validates and applies the stopping rule (`sbi_cmpe.validation`) until step $K$;
-`start_run` sets a call's budget $K$ and optimizer, `close_round` ends the call. `Run`
+`start_run` sets a call's budget $K$ and optimizer (`sbi_cmpe.training_round` runs a call
+and closes it). `Run`
 holds what must outlive one call of `CMPEInference.train`, so that `resume_training=True`
 continues the same run.
 """
@@ -27,10 +28,9 @@ from tqdm.auto import tqdm
 from sbi_cmpe.defaults import default_learning_rate, default_num_steps
 from sbi_cmpe.estimator import ConsistencyEstimator
 from sbi_cmpe.optim import adam, clip_gradients, cosine_learning_rate
-from sbi_cmpe.steps import choose_num_steps
 from sbi_cmpe.validation import StoppingRule, validation_interval
 
-__all__ = ["Progress", "Run", "close_round", "run_epochs", "start_run", "train_epoch"]
+__all__ = ["Progress", "Run", "run_epochs", "start_run", "train_epoch"]
 
 
 @dataclass
@@ -317,40 +317,3 @@ def train_epoch(
         loss_sum += loss_value * len(theta)
         count += len(theta)
     return loss_sum / max(count, 1)
-
-
-def close_round(
-    run: Run,
-    net: ConsistencyEstimator,
-    val_theta: torch.Tensor,
-    val_x: torch.Tensor,
-    epoch: int,
-    round_: int,
-    summary: Dict[str, List],
-    tracker: Tracker,
-) -> None:
-    """A round's end: its statistics in sbi's summary and tracker, and, when the estimator
-    chooses its own sampling steps, that choice on the held-out simulations.
-
-    Arguments:
-        run: The finished run.
-        net: The trained estimator (its `num_steps` and `step_choice` are set here).
-        val_theta: Held-out parameters `(V, *theta_shape)`.
-        val_x: Held-out simulations `(V, *x_shape)`.
-        epoch: Epochs trained so far.
-        round_: The round (0-based; the tracker logs `round_ + 1`, as sbi).
-        summary: sbi's training summary, appended to.
-        tracker: sbi's tracker.
-    """
-    summary["epochs_trained"].append(epoch)
-    summary["best_validation_loss"].append(run.stopping.best_score)
-    # sbi's per-round statistics (the per-epoch ones were logged as the epochs ran).
-    tracker.log_metric("epochs_trained", epoch, round_ + 1)
-    tracker.log_metric("best_validation_loss", run.stopping.best_score, round_ + 1)
-    if net.auto_steps:
-        net.eval()
-        net.step_choice = choose_num_steps(net, val_theta, val_x)
-        net.num_steps = net.step_choice.num_steps
-        summary.setdefault("num_steps", []).append(net.num_steps)
-        tracker.log_metric("num_steps", net.num_steps, round_ + 1)
-    tracker.flush()
