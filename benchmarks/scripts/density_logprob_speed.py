@@ -1,66 +1,90 @@
 """Time of `log_prob` for 1,000 theta at one x: CMPE with a density against FMPE.
 
-Loads CMPE posteriors with a density cached by the benchmark in `OUT`
-(`--methods cmpe:density=True`), trains sbi's FMPE on the same cached simulations (seed 0,
-as the benchmark does) and times `log_prob` of 1,000 posterior draws at observation 1, best
-of 3, one torch thread, each at its defaults; CMPE also at the earlier solver tolerance
-1e-5, with the mean and largest change that the default makes to its log densities. The
-leakage correction of a bounded prior is computed before the timing (sbi's FMPE and CMPE
-both keep it per x).
+Loads the CMPE posteriors with a density (`--methods cmpe:density=True`) and the FMPE
+posteriors that the benchmark cached in `OUT` for seed 0 (trained on the same simulations),
+and times `log_prob` of the same 1,000 theta, drawn from the reference posterior, at each of
+the given observations: one torch thread, each method at its defaults, the two methods
+alternating, best of 5. The leakage correction of a bounded prior is computed before the
+timing (sbi's FMPE and CMPE both keep it per x). Also prints the network calls of the first
+timed solve and, for CMPE, the mean and largest change of its log densities against the
+solver tolerance 1e-6.
 
-    python benchmarks/scripts/density_logprob_speed.py OUT two_moons 1000 10000
+    python benchmarks/scripts/density_logprob_speed.py OUT TASK BUDGET [BUDGET ...] \
+        [--observations 1 2 3 4 5]
 """
 
-import sys
+import argparse
 import time
 import warnings
 
 import torch
-from sbi.inference import FMPE
+import zuko.transforms
 
-from sbi_cmpe.benchmark.cache import posterior_path, simulations
+from sbi_cmpe.benchmark.cache import posterior_path
 from sbi_cmpe.benchmark.tasks import load_task
 
+CALLS = [0]
+_init = zuko.transforms.FreeFormJacobianTransform.__init__
 
-def best_of_three(posterior, theta, **kwargs) -> float:
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        posterior.log_prob(theta, **kwargs)
-        times.append(time.perf_counter() - start)
-    return min(times)
+
+def counting_init(self, f, *args, **kwargs):
+    """Counts the calls of the ODE's right-hand side (CMPE's and sbi's FMPE's alike)."""
+
+    def counted(t, x):
+        CALLS[0] += 1
+        return f(t, x)
+
+    _init(self, counted, *args, **kwargs)
+
+
+def timed(posterior, theta) -> float:
+    start = time.perf_counter()
+    posterior.log_prob(theta)
+    return time.perf_counter() - start
 
 
 def main() -> None:
-    out, task_name, budgets = sys.argv[1], sys.argv[2], [int(b) for b in sys.argv[3:]]
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out")
+    parser.add_argument("task")
+    parser.add_argument("budgets", type=int, nargs="+")
+    parser.add_argument("--observations", type=int, nargs="+", default=[1])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    task = load_task(task_name)
-    cache = f"{out}/cache"
-    for budget in budgets:
-        theta, x = simulations(task, budget, 0, cache)
-        path = posterior_path(cache, task_name, budget, "cmpe:density=True", 0)
-        cmpe = torch.load(path, weights_only=False).posterior
-        torch.manual_seed(0)
-        trainer = FMPE(task.prior, show_progress_bars=False)
-        trainer.append_simulations(theta, x).train()
-        fmpe = trainer.build_posterior()
-        x_o = task.observation(1)
-        for name, posterior in (("CMPE (density)", cmpe), ("FMPE", fmpe)):
-            posterior.set_default_x(x_o)
-            draws = posterior.sample((1000,), show_progress_bars=False)
-            posterior.log_prob(draws[:10])  # warm-up, leakage correction
-            seconds = best_of_three(posterior, draws)
-            print(f"{task_name} {budget:,} {name}: log_prob of 1,000 theta {seconds:.2f} s")
-            if posterior is cmpe:
-                tight = dict(atol=1e-5, rtol=1e-5)
-                seconds = best_of_three(cmpe, draws, **tight)
-                change = (cmpe.log_prob(draws) - cmpe.log_prob(draws, **tight)).abs()
-                print(
-                    f"{task_name} {budget:,} {name} at tolerance 1e-5: {seconds:.2f} s; "
-                    f"change of the default: mean {change.mean():.4f}, largest "
-                    f"{change.max():.4f} nats"
-                )
+    zuko.transforms.FreeFormJacobianTransform.__init__ = counting_init
+    task = load_task(args.task)
+    cache = f"{args.out}/cache"
+    print(
+        "task,budget,observation,cmpe_s,fmpe_s,ratio,cmpe_calls,fmpe_calls,change_mean,change_max"
+    )
+    for budget in args.budgets:
+        posteriors = {}
+        for name, method in (("cmpe", "cmpe:density=True"), ("fmpe", "fmpe")):
+            path = posterior_path(cache, args.task, budget, method, 0)
+            posteriors[name] = torch.load(path, weights_only=False).posterior
+        for obs in args.observations:
+            x_o = task.observation(obs)
+            theta = task.reference_samples(obs, 1000)
+            calls, best = {}, {}
+            for name, posterior in posteriors.items():
+                posterior.set_default_x(x_o)
+                posterior.log_prob(theta[:10])  # warm-up, leakage correction
+                CALLS[0] = 0
+                best[name] = [timed(posterior, theta)]
+                calls[name] = CALLS[0]
+            for _ in range(args.repeats - 1):
+                for name, posterior in posteriors.items():
+                    best[name].append(timed(posterior, theta))
+            cmpe_s, fmpe_s = min(best["cmpe"]), min(best["fmpe"])
+            cmpe = posteriors["cmpe"]
+            change = (cmpe.log_prob(theta) - cmpe.log_prob(theta, atol=1e-6, rtol=1e-6)).abs()
+            print(
+                f"{args.task},{budget},{obs},{cmpe_s:.3f},{fmpe_s:.3f},{cmpe_s / fmpe_s:.2f},"
+                f"{calls['cmpe']},{calls['fmpe']},{change.mean():.4f},{change.max():.4f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
