@@ -19,22 +19,10 @@ import warnings
 
 import torch
 import zuko.transforms
+from density_ode_variants import CALLS, counting_init  # the scripts' call counter
 
 from sbi_cmpe.benchmark.cache import posterior_path
 from sbi_cmpe.benchmark.tasks import load_task
-
-CALLS = [0]
-_init = zuko.transforms.FreeFormJacobianTransform.__init__
-
-
-def counting_init(self, f, *args, **kwargs):
-    """Counts the calls of the ODE's right-hand side (CMPE's and sbi's FMPE's alike)."""
-
-    def counted(t, x):
-        CALLS[0] += 1
-        return f(t, x)
-
-    _init(self, counted, *args, **kwargs)
 
 
 def timed(posterior, theta) -> float:

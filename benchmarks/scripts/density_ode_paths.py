@@ -27,6 +27,7 @@ import warnings
 
 import torch
 import zuko.transforms
+from density_ode_variants import CALLS, counting_init  # the scripts' call counter
 from zuko.distributions import DiagNormal, NormalizingFlow
 
 import sbi_cmpe.density as density
@@ -34,19 +35,7 @@ from sbi_cmpe.benchmark.cache import posterior_path
 from sbi_cmpe.benchmark.tasks import load_task
 from sbi_cmpe.sampling_net import shared_condition_net
 
-CALLS = [0]
-_init = zuko.transforms.FreeFormJacobianTransform.__init__
 ADOPTED = density._flow
-
-
-def counting_init(self, f, *args, **kwargs):
-    """Counts the calls of the ODE's right-hand side."""
-
-    def counted(t, x):
-        CALLS[0] += 1
-        return f(t, x)
-
-    _init(self, counted, *args, **kwargs)
 
 
 class _Scaled:
