@@ -10,7 +10,8 @@ digit (`sbi_cmpe.benchmark.images.image_metrics`). One torch thread.
 
     python benchmarks/tuning/images/tune.py OUT BUDGET METHOD [METHOD ...]
 
-prints one CSV row per method (header first).
+prints one CSV row per method (header first); METHOD `exact` is the exact posterior under the
+tuning prior (`sbi_cmpe.benchmark.images.exact_posterior_draws`, no training).
 """
 
 import csv
@@ -25,6 +26,7 @@ from sbi_cmpe.benchmark.images import (
     DigitsPrior,
     blur_and_noise,
     cnn_embedding,
+    exact_posterior_draws,
     image_metrics,
     split_digits,
 )
@@ -62,6 +64,15 @@ def main() -> None:
          "optimizer_steps", "num_steps"]
     )  # fmt: skip
     for method in methods:
+        torch.manual_seed(SEED)
+        if method == "exact":  # the exact posterior under the tuning prior, no training
+            draws = exact_posterior_draws(xs, task.prior.images, 1_000)
+            metrics = image_metrics(draws, tuning)
+            writer.writerow(
+                [budget, method, SEED, f"{metrics['rmse']:.4f}", f"{metrics['coverage_50']:.3f}",
+                 f"{metrics['coverage_90']:.3f}", "", "", ""]
+            )  # fmt: skip
+            continue
         result = trained(task, budget, method, SEED, out / "cache")
         torch.manual_seed(SEED)
         draws = result.posterior.sample_batched((1_000,), x=xs, show_progress_bars=False)
