@@ -22,12 +22,11 @@ OUT is a benchmark folder whose cache holds `--methods cmpe:density=True fmpe` f
 
 import math
 import sys
-import time
 import warnings
 
 import torch
 import zuko.transforms
-from density_ode_variants import CALLS, counting_init  # the scripts' call counter
+from density_ode_variants import counting_init, print_fmpe_calls, print_tolerances
 from zuko.distributions import DiagNormal, NormalizingFlow
 
 import sbi_cmpe.density as density
@@ -103,26 +102,9 @@ def main() -> None:
     variants = [("ln t", ADOPTED)] + [(f"power {r:g}", variant("power", r)) for r in (1, 2, 3, 7)]
     for label, flow in variants + [("ot", variant("ot"))]:
         density._flow = flow
-        for tol in (1e-5, 1e-4, 1e-3):
-            CALLS[0] = 0
-            start = time.perf_counter()
-            log_prob = posterior.log_prob(draws, atol=tol, rtol=tol)
-            seconds = time.perf_counter() - start
-            change = (log_prob - reference).abs()
-            print(
-                f"{label} tol={tol:g}: {CALLS[0]} calls {seconds:.2f} s "
-                f"change mean {change.mean():.4f} largest {change.max():.4f}",
-                flush=True,
-            )
+        print_tolerances(label, posterior, draws, reference)
     density._flow = ADOPTED
-    path = posterior_path(f"{out}/cache", "two_moons", 1000, "fmpe", 0)
-    fmpe = torch.load(path, weights_only=False).posterior
-    fmpe.set_default_x(task.observation(observation))
-    fmpe.log_prob(draws[:3])
-    CALLS[0] = 0
-    start = time.perf_counter()
-    fmpe.log_prob(draws)
-    print(f"FMPE: {CALLS[0]} calls {time.perf_counter() - start:.2f} s", flush=True)
+    print_fmpe_calls(out, task.observation(observation), draws)
 
 
 if __name__ == "__main__":

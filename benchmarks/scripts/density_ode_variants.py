@@ -114,6 +114,35 @@ def variant(shared: bool, scaled: bool, inverse: bool = False):
     return flow
 
 
+def print_tolerances(label: str, posterior, draws, reference) -> None:
+    """Calls, seconds and change against `reference` of `log_prob(draws)` at tolerances
+    1e-5, 1e-4 and 1e-3, one line each."""
+    for tol in (1e-5, 1e-4, 1e-3):
+        CALLS[0] = 0
+        start = time.perf_counter()
+        log_prob = posterior.log_prob(draws, atol=tol, rtol=tol)
+        seconds = time.perf_counter() - start
+        change = (log_prob - reference).abs()
+        print(
+            f"{label} tol={tol:g}: {CALLS[0]} calls {seconds:.2f} s "
+            f"change mean {change.mean():.4f} largest {change.max():.4f}",
+            flush=True,
+        )
+
+
+def print_fmpe_calls(out: str, x_o, draws) -> None:
+    """Calls and seconds of the benchmark's FMPE `log_prob` (two moons, 1,000 simulations,
+    seed 0) at `draws` for `x_o`."""
+    path = posterior_path(f"{out}/cache", "two_moons", 1000, "fmpe", 0)
+    fmpe = torch.load(path, weights_only=False).posterior
+    fmpe.set_default_x(x_o)
+    fmpe.log_prob(draws[:3])
+    CALLS[0] = 0
+    start = time.perf_counter()
+    fmpe.log_prob(draws)
+    print(f"FMPE: {CALLS[0]} calls {time.perf_counter() - start:.2f} s", flush=True)
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
@@ -130,26 +159,9 @@ def main() -> None:
     variants += [(True, True, False), (True, False, True)]
     for shared, scaled, inverse in variants:
         density._flow = variant(shared, scaled, inverse)
-        for tol in (1e-5, 1e-4, 1e-3):
-            CALLS[0] = 0
-            start = time.perf_counter()
-            log_prob = posterior.log_prob(draws, atol=tol, rtol=tol)
-            seconds = time.perf_counter() - start
-            change = (log_prob - reference).abs()
-            print(
-                f"shared={shared} scaled={scaled} inverse={inverse} tol={tol}: {CALLS[0]} calls "
-                f"{seconds:.2f} s "
-                f"change mean {change.mean():.4f} largest {change.max():.4f}",
-                flush=True,
-            )
-    path = posterior_path(f"{sys.argv[1]}/cache", "two_moons", 1000, "fmpe", 0)
-    fmpe = torch.load(path, weights_only=False).posterior
-    fmpe.set_default_x(task.observation(1))
-    fmpe.log_prob(draws[:3])
-    CALLS[0] = 0
-    start = time.perf_counter()
-    fmpe.log_prob(draws)
-    print(f"FMPE: {CALLS[0]} calls {time.perf_counter() - start:.2f} s", flush=True)
+        label = f"shared={shared} scaled={scaled} inverse={inverse}"
+        print_tolerances(label, posterior, draws, reference)
+    print_fmpe_calls(sys.argv[1], task.observation(1), draws)
 
 
 if __name__ == "__main__":
