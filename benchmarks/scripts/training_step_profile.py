@@ -14,30 +14,45 @@ printed too. Last, torch's profiler over 200 consistency-training steps, by oper
 
 import time
 import warnings
+from typing import Optional
 
 import torch
 from sbi.utils import BoxUniform
 from torch.profiler import profile
 
-from sbi_cmpe import CMPEInference
+from sbi_cmpe import CMPEInference, consistency_nn
 from sbi_cmpe.optim import adam
 
 STEPS, WARMUP, BATCH = 500, 50, 128
 
 
+def toy_network(dim: int = 2, hidden_features: Optional[int] = None) -> tuple:
+    """The estimator that `CMPEInference` builds for the toy problem with `dim` parameters
+    (theta uniform on [-1, 1]^dim, x = theta + 0.1 z, 1,000 simulations; seed 0), the default
+    one unless `hidden_features` is given, in training mode with its fused Adam.
+
+    Returns:
+        `(net, optimizer, theta, x)`, theta and x of shape `(1000, dim)`.
+    """
+    torch.manual_seed(0)
+    prior = BoxUniform(-torch.ones(dim), torch.ones(dim))
+    theta = prior.sample((1000,))
+    x = theta + 0.1 * torch.randn_like(theta)
+    estimator = (
+        "mlp" if hidden_features is None else consistency_nn(hidden_features=hidden_features)
+    )
+    trainer = CMPEInference(prior, density_estimator=estimator, show_progress_bars=False)
+    trainer.append_simulations(theta, x)
+    trainer.train(max_num_epochs=1)  # builds the estimator
+    net = trainer._neural_net
+    net.train()
+    return net, adam(net.parameters(), 1e-3, "cpu"), theta, x
+
+
 def main() -> None:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    torch.manual_seed(0)
-    prior = BoxUniform(-torch.ones(2), torch.ones(2))
-    theta = prior.sample((1000,))
-    x = theta + 0.1 * torch.randn_like(theta)
-    trainer = CMPEInference(prior, show_progress_bars=False)
-    trainer.append_simulations(theta, x)
-    trainer.train(max_num_epochs=1)  # builds the default estimator
-    net = trainer._neural_net
-    net.train()
-    optimizer = adam(net.parameters(), 1e-3, "cpu")
+    net, optimizer, theta, x = toy_network()
 
     def step(warm: bool) -> None:
         rows = torch.randint(0, len(theta), (BATCH,))
