@@ -1,26 +1,29 @@
 r"""Continuous-time consistency training as a lever for training time (issue 17), measured
 with the benchmark without changing the package.
 
-In the limit of a fine grid, the gradient of the iCT loss
-$\lambda(t)\, d(f_\phi(\theta_{t+\Delta}, t + \Delta), \mathrm{sg}[f_\phi(\theta_t, t)])$ becomes
-$w(t)\, \langle \nabla_\phi f_\phi(\theta_t, t, x), \mathrm{sg}[\hat g] \rangle$ with the tangent
-$g = \mathrm{d} f_\phi(\theta + t z, t, x) / \mathrm{d}t = J_\theta f\, z + \partial_t f$
-(continuous-time consistency training, Song et al., 2023; sCM, Lu and Song, 2024). This
-script trains with the surrogate loss
-$w(t)\, \langle f_\phi(\theta_t, t, x), \mathrm{sg}[g / (\|g\| + c)] \rangle$, whose gradient is
-that limit: the tangent is one forward-mode pass (`torch.func.jvp`) without a graph, $\ln t$
-is drawn from the schedule's lognormal (clipped to $[\epsilon, T]$), and the tangent is
-normalized as sCM does. The warm start (the first half of a two-parameter run, teacher at
-$\epsilon$) is kept as it is, so the continuous phase tunes a denoiser, as easy consistency
-tuning does.
+As the grid of iCT gets finer, the difference of the student
+$f_\phi(\theta_{t+\Delta}, t + \Delta, x)$ and its teacher $\mathrm{sg}[f_\phi(\theta_t, t, x)]$
+tends to $\Delta\, g$ with the tangent
+$g = \mathrm{d} f_\phi(\theta + t z, t, x) / \mathrm{d}t = J_\theta f\, z + \partial_t f$,
+and the loss's gradient to a weighted $\langle \nabla_\phi f_\phi(\theta_t, t, x), g \rangle$
+(continuous-time consistency training, Song et al., 2023). This script trains with a
+continuous-time analogue in the style of sCM (Lu and Song, 2024), the surrogate
+$w(t)\, \langle f_\phi(\theta_t, t, x), \mathrm{sg}[g / (\|g\| + c)] \rangle$: the tangent is
+one forward-mode pass (`torch.func.jvp`) without a graph, normalized as sCM does, and $\ln t$
+is drawn from the schedule's lognormal, clipped to $[\epsilon, T]$. The surrogate's value is
+no loss (it can be negative), so the logged training loss means nothing for these runs;
+validation and stopping use the energy score as usual. `generator` (a fixed-noise loss) is
+ignored. The warm start (the first half of a two-parameter run, teacher at $\epsilon$) and
+networks with a density head keep the package's loss, so the continuous phase tunes the warm
+start's denoiser, as easy consistency tuning does.
 
-Everything else is the benchmark: this script patches `ConsistencyEstimator.loss` outside
-the warm start and then runs `python -m sbi_cmpe.benchmark` with the remaining arguments.
+Everything else is the benchmark: this script patches `ConsistencyEstimator.loss` and then
+runs `python -m sbi_cmpe.benchmark` with its arguments.
 
     CT_WEIGHT=inv_t CT_C=0.1 python benchmarks/scripts/continuous_time.py --tasks two_moons ...
 
-Environment variables: `CT_WEIGHT` is `inv_t` ($w = 1 / t$, the limit of iCT's
-$\lambda = 1 / \Delta$ on a Karras grid up to a power) or `one` ($w = 1$); `CT_C` is $c$.
+Environment variables: `CT_WEIGHT` is `inv_t` ($w = 1 / t$; iCT's $\lambda = 1 / \Delta$ on a
+Karras grid with $\rho = 7$ grows like $t^{-6/7}$) or `one` ($w = 1$); `CT_C` is $c > 0$.
 """
 
 import math
@@ -61,8 +64,8 @@ def continuous_loss(self, input, condition, num_points=None, generator=None, war
     return w * (student * g).sum(dim=-1)
 
 
-assert math.isfinite(C) and WEIGHT in ("inv_t", "one")
-ConsistencyEstimator.loss = continuous_loss
-
 if __name__ == "__main__":
+    if not (math.isfinite(C) and C > 0) or WEIGHT not in ("inv_t", "one"):
+        raise ValueError(f"Need CT_C > 0 and CT_WEIGHT in (inv_t, one), got {C}, {WEIGHT}.")
+    ConsistencyEstimator.loss = continuous_loss
     main(sys.argv[1:])
