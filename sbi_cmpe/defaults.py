@@ -16,8 +16,8 @@ __all__ = [
     "LOW_DIM",
     "MID_DIM",
     "MAX_STEPS",
-    "LARGE_BUDGET",
-    "LARGE_BUDGET_MAX_STEPS",
+    "MANY_SIMULATIONS",
+    "MANY_SIMULATIONS_MAX_STEPS",
     "HIGH_DIM_MAX_STEPS",
     "STEPS_PER_SIMULATION",
     "WARM_STEPS_PER_SIMULATION",
@@ -36,7 +36,7 @@ __all__ = [
 
 # Parameter dimensions up to which a run on a new network starts with a warm start of
 # `WARM_START` of its steps, and a run takes `WARM_STEPS_PER_SIMULATION` steps per
-# simulation, up to `MAX_STEPS`.
+# simulation, up to `MAX_STEPS` (`MANY_SIMULATIONS_MAX_STEPS` from `MANY_SIMULATIONS` on).
 WARM_DIM = 2
 # Fraction of the steps in the warm start, up to `WARM_DIM` parameters.
 WARM_START = 0.5
@@ -50,10 +50,11 @@ LOW_DIM = 3
 MID_DIM = 5
 # Optimizer steps of a run with `LOW_DIM` parameters, and the ceiling up to `MID_DIM`.
 MAX_STEPS = 20_000
-# Up to `WARM_DIM` parameters, runs of at least `LARGE_BUDGET` simulations take
-# `LARGE_BUDGET_MAX_STEPS` optimizer steps instead of `MAX_STEPS`.
-LARGE_BUDGET = 100_000
-LARGE_BUDGET_MAX_STEPS = 40_000
+# Up to `WARM_DIM` parameters, runs of at least `MANY_SIMULATIONS` simulations (training and
+# validation) take
+# `MANY_SIMULATIONS_MAX_STEPS` optimizer steps instead of `MAX_STEPS`.
+MANY_SIMULATIONS = 100_000
+MANY_SIMULATIONS_MAX_STEPS = 40_000
 # Ceiling on the optimizer steps of a run with more than `MID_DIM` parameters.
 HIGH_DIM_MAX_STEPS = 10_000
 # Above `LOW_DIM` parameters, optimizer steps per simulation.
@@ -73,8 +74,8 @@ def default_num_steps(theta_dim: int, num_simulations: int) -> int:
 
     Up to `WARM_DIM` (2) parameters, where a run on a new network starts with a warm start
     (`default_warm_start`), `WARM_STEPS_PER_SIMULATION` (10) steps per simulation, at most
-    `MAX_STEPS` (20,000), and from `LARGE_BUDGET` (100,000) simulations on
-    `LARGE_BUDGET_MAX_STEPS` (40,000), which use the extra data. With `LOW_DIM` (3)
+    `MAX_STEPS` (20,000), and from `MANY_SIMULATIONS` (100,000) simulations on
+    `MANY_SIMULATIONS_MAX_STEPS` (40,000), which use the extra data. With `LOW_DIM` (3)
     parameters `MAX_STEPS` whatever the number of simulations: without a warm start,
     low-dimensional posteriors keep improving for that long even with few simulations.
     Above, `STEPS_PER_SIMULATION` (5) steps per simulation, at most `MAX_STEPS` for up to
@@ -92,7 +93,7 @@ def default_num_steps(theta_dim: int, num_simulations: int) -> int:
         The number of optimizer steps (at least 1).
     """
     if theta_dim <= WARM_DIM:
-        ceiling = LARGE_BUDGET_MAX_STEPS if num_simulations >= LARGE_BUDGET else MAX_STEPS
+        ceiling = MANY_SIMULATIONS_MAX_STEPS if num_simulations >= MANY_SIMULATIONS else MAX_STEPS
         return max(1, min(ceiling, WARM_STEPS_PER_SIMULATION * num_simulations))
     if theta_dim <= LOW_DIM:
         return MAX_STEPS

@@ -89,17 +89,22 @@ def test_custom_task_is_pluggable(tmp_path):
     settings = Settings(
         tasks=[task],
         budgets=[200],
-        methods=["cmpe"],
+        methods=["cmpe", "cmpe:hidden_features=16,num_steps=2"],
         observations=[1],
         out=tmp_path,
         num_draws=200,
-        sweep_steps=[],
+        sweep_steps=[1],
         max_num_epochs=2,
         batched_draws=10,
         batched_num_x=3,
     )
     run_benchmark(settings, progress=False)
     assert "| shifted_box | 200 | CMPE |" in markdown_table(tmp_path / "results.csv")
+    # A variant's rows count its network calls per draw as the default's do.
+    rows = list(csv.DictReader(open(tmp_path / "results.csv")))
+    calls = {(r["method"], r["num_steps"]): r["calls_per_draw"] for r in rows}
+    assert calls[("cmpe:hidden_features=16,num_steps=2", "default")] == "2"
+    assert calls[("cmpe:hidden_features=16,num_steps=2", "1")] == calls[("cmpe", "1")] == "1"
 
 
 def test_cmpe_variants_parse_and_baselines_refuse_options():

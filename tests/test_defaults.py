@@ -5,8 +5,8 @@ import torch
 
 from sbi_cmpe.defaults import (
     HIGH_DIM_MAX_STEPS,
-    LARGE_BUDGET,
-    LARGE_BUDGET_MAX_STEPS,
+    MANY_SIMULATIONS,
+    MANY_SIMULATIONS_MAX_STEPS,
     MAX_STEPS,
     STEP_LEVELS,
     default_learning_rate,
@@ -24,10 +24,10 @@ def test_default_budget_depends_on_the_parameter_dimension():
     # Up to two parameters (with a warm start): 10 steps per simulation, up to MAX_STEPS.
     assert default_num_steps(1, 10) == 100 and default_num_steps(2, 1000) == 10_000
     assert default_num_steps(2, 2000) == default_num_steps(1, 99_999) == MAX_STEPS
-    # From LARGE_BUDGET simulations on, up to two parameters only: LARGE_BUDGET_MAX_STEPS.
-    assert default_num_steps(2, LARGE_BUDGET) == default_num_steps(1, 10**6) == 40_000
-    assert LARGE_BUDGET == 100_000 and LARGE_BUDGET_MAX_STEPS == 40_000
-    assert default_num_steps(3, LARGE_BUDGET) == default_num_steps(5, 10**6) == MAX_STEPS
+    # From MANY_SIMULATIONS simulations on, up to two parameters only: MANY_SIMULATIONS_MAX_STEPS.
+    assert default_num_steps(2, MANY_SIMULATIONS) == default_num_steps(1, 10**6) == 40_000
+    assert MANY_SIMULATIONS == 100_000 and MANY_SIMULATIONS_MAX_STEPS == 40_000
+    assert default_num_steps(3, MANY_SIMULATIONS) == default_num_steps(5, 10**6) == MAX_STEPS
     assert default_num_steps(6, 10**4) == default_num_steps(10, 2000) == HIGH_DIM_MAX_STEPS
     assert HIGH_DIM_MAX_STEPS == 10_000
     # Four and five parameters: 5 steps per simulation, up to the low-dimensional budget.

@@ -234,7 +234,8 @@ def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
             score = benchmark_c2st(samples, reference, settings.c2st_jobs)
         if len(samples) < settings.num_draws:
             note = f"{note}; only {len(samples)} draws within the time limit".strip("; ")
-        num_steps = trained.posterior.num_steps if job.method.startswith("cmpe") else ""
+        is_cmpe = job.method.partition(":")[0] == "cmpe"  # with or without options
+        num_steps = trained.posterior.num_steps if is_cmpe else ""
         rows.append(
             dict(
                 task=task.name,
@@ -252,9 +253,7 @@ def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
                 batched_time_s=batched_time if k is None else "",
                 batched_draws=settings.batched_draws,
                 batched_num_x=settings.batched_num_x,
-                calls_per_draw=(k or num_steps)
-                if job.method == "cmpe"
-                else trained.calls_per_draw or "",
+                calls_per_draw=(k or num_steps) if is_cmpe else trained.calls_per_draw or "",
                 note=note,
                 date=datetime.date.today().isoformat(),
                 **common,
