@@ -51,8 +51,7 @@ MID_DIM = 5
 # Optimizer steps of a run with `LOW_DIM` parameters, and the ceiling up to `MID_DIM`.
 MAX_STEPS = 20_000
 # Up to `WARM_DIM` parameters, runs of at least `MANY_SIMULATIONS` simulations (training and
-# validation) take
-# `MANY_SIMULATIONS_MAX_STEPS` optimizer steps instead of `MAX_STEPS`.
+# validation) take `MANY_SIMULATIONS_MAX_STEPS` optimizer steps instead of `MAX_STEPS`.
 MANY_SIMULATIONS = 100_000
 MANY_SIMULATIONS_MAX_STEPS = 40_000
 # Ceiling on the optimizer steps of a run with more than `MID_DIM` parameters.

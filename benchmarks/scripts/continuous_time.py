@@ -54,7 +54,7 @@ def continuous_loss(self, input, condition, num_points=None, generator=None, war
     theta_t = theta + t[:, None] * z  # (B, D)
 
     def f(th: Tensor, tt: Tensor) -> Tensor:
-        return self.consistency_function(th, tt, embedded_x.detach())
+        return self.consistency_function(th, tt, embedded_x)
 
     with torch.no_grad():
         _, g = torch.func.jvp(f, (theta_t, t), (z, torch.ones_like(t)))  # (B, D)

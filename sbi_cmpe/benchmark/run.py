@@ -234,7 +234,7 @@ def run_job(job: Job, settings: Settings) -> List[Dict[str, Any]]:
             score = benchmark_c2st(samples, reference, settings.c2st_jobs)
         if len(samples) < settings.num_draws:
             note = f"{note}; only {len(samples)} draws within the time limit".strip("; ")
-        is_cmpe = job.method.partition(":")[0] == "cmpe"  # with or without options
+        is_cmpe = job.method.startswith("cmpe")  # with or without options
         num_steps = trained.posterior.num_steps if is_cmpe else ""
         rows.append(
             dict(
