@@ -326,30 +326,59 @@ class CMPEInference(NeuralInference):
         self,
         estimator: Optional[ConsistencyEstimator] = None,
         prior: Optional[Distribution] = None,
+        sample_with: str = "direct",
+        *,
         num_steps: Union[int, Literal["auto"], None] = "auto",
         max_sampling_batch_size: Optional[int] = None,
+        density_estimator: Optional[ConsistencyEstimator] = None,
+        direct_sampling_parameters: Optional[dict] = None,
         **kwargs: Any,
     ) -> ConsistencyPosterior:
         r"""Build a `ConsistencyPosterior` from the trained (or a given) estimator.
 
+        The positional arguments are those of sbi's `NPE.build_posterior`; the others are
+        given by keyword.
+
         Arguments:
             estimator: A trained `ConsistencyEstimator`; `None` uses the last trained.
             prior: Prior for the support; `None` uses the trainer's.
+            sample_with: Only `"direct"`: CMPE samples its own network.
             num_steps: Default number of sampling steps; `"auto"` (or `None`) uses the
                 estimator's, which training chose (`sbi_cmpe.steps`) unless the estimator
                 was built with a number.
             max_sampling_batch_size: Largest number of draws per network call; `None` for
                 2,048 on a CPU and 10,000 on other devices.
-            **kwargs: sbi's `sample_with` is accepted only as `"direct"`.
+            density_estimator: sbi's name of `estimator`.
+            direct_sampling_parameters: sbi's keywords of the posterior; only
+                `max_sampling_batch_size`.
+            **kwargs: sbi's other samplers' arguments, refused with an error.
 
         Returns:
             The posterior.
         """
-        sample_with = kwargs.pop("sample_with", "direct")
         if sample_with != "direct" or kwargs:
+            unsupported = (
+                dict(kwargs, sample_with=sample_with) if sample_with != "direct" else kwargs
+            )
             raise ValueError(
-                "CMPE posteriors sample directly; unsupported arguments: "
-                f"{dict(kwargs, sample_with=sample_with) if sample_with != 'direct' else kwargs}."
+                f"CMPE posteriors sample directly; unsupported arguments: {unsupported}."
+            )
+        if density_estimator is not None:
+            if estimator is not None:
+                raise ValueError("Pass the estimator once: as `estimator` or `density_estimator`.")
+            estimator = density_estimator
+        extra = dict(direct_sampling_parameters or {})
+        if "max_sampling_batch_size" in extra:
+            if max_sampling_batch_size is not None:
+                raise ValueError(
+                    "max_sampling_batch_size is given both directly and in "
+                    "direct_sampling_parameters."
+                )
+            max_sampling_batch_size = extra.pop("max_sampling_batch_size")
+        if extra:
+            raise ValueError(
+                "direct_sampling_parameters of a CMPE posterior take only "
+                f"max_sampling_batch_size; unsupported: {sorted(extra)}."
             )
         prior = self._prior if prior is None else prior
         if prior is None:

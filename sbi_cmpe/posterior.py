@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from functools import partial
 from typing import Literal, Optional, Union
 
@@ -59,15 +58,18 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
     Densities (`log_prob`, `potential`, `map`) are not available: they raise an error
     that says what to use instead.
 
+    The positional arguments are those of sbi's `DirectPosterior`; `num_steps` is given by
+    keyword.
+
     Arguments:
         estimator: A trained `ConsistencyEstimator`.
         prior: The prior, used for its support.
-        num_steps: Default number of sampling steps; `"auto"` (or `None`) uses the
-            estimator's, which training chose on held-out simulations
-            (`sbi_cmpe.steps`) unless the estimator was built with a number.
         max_sampling_batch_size: Largest number of draws made in one network call; `None`
             for 2,048 on a CPU and 10,000 on other devices (`default_sampling_batch_size`).
         device: Device for sampling; `None` keeps the estimator's.
+        num_steps: Default number of sampling steps; `"auto"` (or `None`) uses the
+            estimator's, which training chose on held-out simulations
+            (`sbi_cmpe.steps`) unless the estimator was built with a number.
 
     Example:
         >>> posterior = inference.build_posterior()  # doctest: +SKIP
@@ -78,9 +80,10 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         self,
         estimator: ConsistencyEstimator,
         prior: Distribution,
-        num_steps: Union[int, Literal["auto"], None] = "auto",
         max_sampling_batch_size: Optional[int] = None,
         device: Optional[Union[str, torch.device]] = None,
+        *,
+        num_steps: Union[int, Literal["auto"], None] = "auto",
     ) -> None:
         check_prior(prior)
         if device is None:
@@ -128,11 +131,14 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         if self._x is not None:
             self._x = self._x.to(device)
         self._leakage = {}
+        self._map = None  # found on the old device
         return self
 
     def _checked_x(self, x: Tensor) -> Tensor:
         shape = self.estimator.condition_shape
         x = arguments.float_tensor("x", x)
+        if x.dim() < len(shape) and x.numel() == shape.numel():  # e.g. a scalar for (1,)
+            x = x.reshape(shape)
         try:
             x = reshape_to_batch_event(x, event_shape=shape)
         except (ValueError, RuntimeError) as err:
@@ -216,7 +222,7 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         self,
         sample_shape: torch.Size,
         x: Tensor,
-        num_steps: Optional[int],
+        num_steps: Union[int, Literal["auto"], None],
         max_sampling_batch_size: Optional[int],
         show_progress_bars: bool,
         reject_outside_prior: bool,
@@ -226,7 +232,9 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         """Draws of shape `(*sample_shape, B, *theta_shape)`; `(n, B, *theta_shape)` with
         `n` below the requested number when `max_sampling_time` cut rejection short."""
         num_samples = sample_shape.numel()
-        num_steps = self.num_steps if num_steps is None else num_steps
+        if num_steps is None or isinstance(num_steps, str):  # None or "auto": the default
+            arguments.steps_or_auto("num_steps", num_steps, allow_none=True)
+            num_steps = self.num_steps
         self.estimator.schedule.sampling_times(num_steps)  # validates
         chunk = self.max_sampling_batch_size
         if max_sampling_batch_size is not None:
@@ -240,7 +248,7 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         draw = partial(self._draws, num_steps=num_steps, chunk=chunk)
         theta_shape = self.estimator.input_shape
         if reject_outside_prior and not unbounded(self.prior):
-            samples, rates = reject_outside(
+            samples, _ = reject_outside(
                 propose=lambda k, x_block: draw(torch.Size((k,)), x_block).flatten(2),
                 accept=lambda theta: within_support(self.prior, theta.reshape(-1, *theta_shape)),
                 num_samples=num_samples,
@@ -249,17 +257,9 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
                 max_sampling_time=max_sampling_time,
                 return_partial_on_timeout=return_partial_on_timeout,
                 show_progress_bars=show_progress_bars,
+                warn_acceptance=LOW_ACCEPTANCE,
             )
             samples = samples.reshape(len(samples), x.shape[0], *theta_shape)
-            if float(rates.min()) < LOW_ACCEPTANCE:
-                warnings.warn(
-                    f"Only {float(rates.min()):.2%} of the draws fell inside the prior's "
-                    "support (for the worst x), so sampling was slow. The estimator may be "
-                    "poorly trained for this x, or x may be unlike the simulations; "
-                    "`max_sampling_time` bounds the time and `reject_outside_prior=False` "
-                    "skips the rejection.",
-                    stacklevel=3,
-                )
         else:
             samples = draw(torch.Size((num_samples,)), x)
             if not reject_outside_prior:
@@ -272,26 +272,27 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         self,
         sample_shape: Shape = (),
         x: Optional[Tensor] = None,
-        num_steps: Optional[int] = None,
         max_sampling_batch_size: Optional[int] = None,
         show_progress_bars: bool = True,
         reject_outside_prior: bool = True,
         max_sampling_time: Optional[float] = None,
         return_partial_on_timeout: bool = False,
+        *,
+        num_steps: Union[int, Literal["auto"], None] = None,
     ) -> Tensor:
         r"""Draw samples from $p(\theta \mid x)$ for one observation.
 
         Arguments:
             sample_shape: Shape of the samples.
             x: One observation; `None` uses the default x (`set_default_x`).
-            num_steps: Number of sampling steps (network calls per draw); `None` uses
-                the posterior's default.
             max_sampling_batch_size: Largest number of draws per network call; `None`
                 uses the posterior's.
             show_progress_bars: Whether to show a progress bar while rejecting.
             reject_outside_prior: Whether to reject draws outside the prior support.
             max_sampling_time: Time limit (s) for rejection sampling, as in sbi.
             return_partial_on_timeout: Return what was drawn when the time is up.
+            num_steps: Number of sampling steps (network calls per draw), by keyword;
+                `None` or `"auto"` uses the posterior's default.
 
         Returns:
             Samples of shape `(*sample_shape, *theta_shape)`.
@@ -314,25 +315,27 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
         self,
         sample_shape: Shape,
         x: Tensor,
-        num_steps: Optional[int] = None,
         max_sampling_batch_size: Optional[int] = None,
         show_progress_bars: bool = True,
         reject_outside_prior: bool = True,
         max_sampling_time: Optional[float] = None,
         return_partial_on_timeout: bool = False,
+        *,
+        num_steps: Union[int, Literal["auto"], None] = None,
     ) -> Tensor:
         r"""Draw samples from $p(\theta \mid x_b)$ for each of a batch of observations.
 
         Arguments:
             sample_shape: Shape of the samples for each observation.
             x: Observations of shape `(B, *x_shape)`.
-            num_steps: Number of sampling steps; `None` uses the posterior's default.
             max_sampling_batch_size: Largest number of draws per network call, summed
                 over the observations; `None` uses the posterior's.
             show_progress_bars: Whether to show a progress bar while rejecting.
             reject_outside_prior: Whether to reject draws outside the prior support.
             max_sampling_time: Time limit (s) for rejection sampling, as in sbi.
             return_partial_on_timeout: Return what was drawn when the time is up.
+            num_steps: Number of sampling steps, by keyword; `None` or `"auto"` uses the
+                posterior's default.
 
         Returns:
             Samples of shape `(*sample_shape, B, *theta_shape)`.

@@ -105,7 +105,15 @@ class DensityMethods:
         """
         self._require_density("`log_prob`")
         x = self._one_x(x, "log_prob")
-        theta = self._checked_theta(theta).reshape(-1, *self.estimator.input_shape)
+        theta = self._checked_theta(theta)
+        shape = self.estimator.input_shape
+        if theta.dim() > 1 + len(shape):
+            raise ValueError(
+                f"theta must have shape (N, {', '.join(map(str, shape))}) or "
+                f"({', '.join(map(str, shape))}), got {tuple(theta.shape)}; use "
+                "`log_prob_batched` for parameters of several observations."
+            )
+        theta = theta.reshape(-1, *shape)
         if len(theta) == 0:
             return theta.new_zeros(0)
         with torch.set_grad_enabled(track_gradients):
@@ -124,7 +132,8 @@ class DensityMethods:
         r"""$\log q(\theta_{s,b} \mid x_b)$ for a batch of observations.
 
         Arguments:
-            theta: Parameters of shape `(S, B, *theta_shape)`.
+            theta: Parameters of shape `(S, B, *theta_shape)`, or `(B, *theta_shape)` for
+                one set per observation (`S = 1`).
             x: Observations of shape `(B, *x_shape)`.
             norm_posterior: Whether to correct for mass outside the prior's support.
             track_gradients: Whether the result carries gradients.
@@ -137,6 +146,8 @@ class DensityMethods:
         self._require_density("`log_prob_batched`")
         x = self._checked_x(x)
         theta = self._checked_theta(theta)
+        if theta.dim() == 1 + len(self.estimator.input_shape):
+            theta = theta.unsqueeze(0)  # (1, B, *theta_shape), as sbi reads it
         if theta.dim() != 2 + len(self.estimator.input_shape) or theta.shape[1] != len(x):
             raise ValueError(
                 f"theta must have shape (S, {len(x)}, *theta_shape) for {len(x)} "
@@ -166,7 +177,7 @@ class DensityMethods:
         log_prob = torch.where(inside, log_prob, torch.full_like(log_prob, -math.inf))
         if norm_posterior and not unbounded(self.prior):
             rate = self.leakage_correction(x, **(leakage_correction_params or {}))
-            log_prob = log_prob - math.log(rate)
+            log_prob = log_prob - math.log(float(rate))
         return log_prob
 
     @torch.no_grad()
@@ -176,7 +187,8 @@ class DensityMethods:
         num_rejection_samples: int = 10_000,
         force_update: bool = False,
         show_progress_bars: bool = False,
-    ) -> float:
+        rejection_sampling_batch_size: int = 10_000,
+    ) -> Tensor:
         r"""Fraction of the density's mass inside the prior's support at `x`.
 
         Estimated from `num_rejection_samples` draws of the density (`sample_ode`) and kept
@@ -187,17 +199,28 @@ class DensityMethods:
             num_rejection_samples: Draws used for the estimate.
             force_update: Estimate again even if kept.
             show_progress_bars: Unused; sbi's signature.
+            rejection_sampling_batch_size: Most draws per ODE solve.
 
         Returns:
-            The fraction, at least 1 / `num_rejection_samples`.
+            The fraction (a scalar tensor), at least 1 / `num_rejection_samples`.
         """
         x = self._checked_x(x)
+        if len(x) != 1:
+            raise ValueError(f"leakage_correction takes one observation, got a batch of {len(x)}.")
+        num = arguments.positive_int("num_rejection_samples", num_rejection_samples)
+        per_solve = arguments.positive_int(
+            "rejection_sampling_batch_size", rejection_sampling_batch_size
+        )
         key = tuple(x.flatten().tolist())
         if force_update or key not in self._leakage:
-            draws = self.sample_ode((num_rejection_samples,), x=x, reject_outside_prior=False)
-            inside = within_support(self.prior, draws).float().mean().item()
-            self._leakage[key] = max(inside, 1.0 / num_rejection_samples)
-        return self._leakage[key]
+            inside = 0
+            for start in range(0, num, per_solve):
+                draws = self.sample_ode(
+                    (min(per_solve, num - start),), x=x, reject_outside_prior=False
+                )
+                inside += int(within_support(self.prior, draws).sum())
+            self._leakage[key] = max(inside / num, 1.0 / num)
+        return torch.tensor(self._leakage[key])
 
     @torch.no_grad()
     def sample_ode(

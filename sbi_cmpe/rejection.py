@@ -25,10 +25,19 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-__all__ = ["reject_outside", "TIMEOUT_MESSAGE"]
+__all__ = ["reject_outside", "LOW_ACCEPTANCE_MESSAGE", "TIMEOUT_MESSAGE", "WARN_AFTER"]
 
 # Proposals per missing draw, over the estimated acceptance rate, and extra proposals.
 _MARGIN, _EXTRA = 1.05, 4
+# Proposals for one condition after which a low acceptance is warned about while sampling.
+WARN_AFTER = 1_000
+
+LOW_ACCEPTANCE_MESSAGE = (
+    "Only {rate:.2%} of the draws fell inside the prior's support (for the worst x), so "
+    "sampling is slow. The estimator may be poorly trained for this x, or x may be unlike "
+    "the simulations; `max_sampling_time` bounds the time and `reject_outside_prior=False` "
+    "skips the rejection."
+)
 
 TIMEOUT_MESSAGE = (
     "Sampling stopped after max_sampling_time={limit} s of rejecting draws outside the "
@@ -47,6 +56,7 @@ def reject_outside(
     max_sampling_time: Optional[float] = None,
     return_partial_on_timeout: bool = False,
     show_progress_bars: bool = False,
+    warn_acceptance: float = 0.0,
 ) -> Tuple[Tensor, Tensor]:
     """`num_samples` accepted draws for each of `B` conditions.
 
@@ -60,6 +70,9 @@ def reject_outside(
         return_partial_on_timeout: At the time limit, return the first draws that every
             condition has (at least one each) instead of raising.
         show_progress_bars: Show the fewest accepted draws of any condition.
+        warn_acceptance: Warn once (`LOW_ACCEPTANCE_MESSAGE`) when a condition's acceptance
+            rate is below this: while sampling, as soon as it has `WARN_AFTER` proposals
+            (so that a rejection that never ends still says why), or at the end.
 
     Returns:
         Draws `(n, B, D)` (`n` below `num_samples` only after a time-out) and the acceptance
@@ -76,10 +89,13 @@ def reject_outside(
     accepted = torch.zeros(num, dtype=torch.float64, device=device)
     proposed = torch.zeros(num, dtype=torch.float64, device=device)
     start = time.perf_counter()
+    warned = False
     bar = tqdm(total=n, disable=not show_progress_bars, desc=f"Drawing {n} samples")
     try:
         while True:
             todo = (filled < n).nonzero().squeeze(1)  # (T,)
+            if not warned:
+                warned = _warn_if_low(accepted, proposed, warn_acceptance, len(todo) == 0)
             if len(todo) == 0:
                 break
             rate = (accepted[todo] + 1) / (proposed[todo] + 1)  # (T,)
@@ -125,6 +141,19 @@ def reject_outside(
     finally:
         bar.close()
     return out, (accepted / proposed).float()
+
+
+def _warn_if_low(accepted: Tensor, proposed: Tensor, threshold: float, done: bool) -> bool:
+    """Warn if a condition with `WARN_AFTER` proposals (any, once `done`) accepts fewer
+    than `threshold` of them; whether it warned."""
+    counted = proposed >= (1 if done else WARN_AFTER)  # (B,)
+    if not bool(counted.any()):
+        return False
+    worst = float((accepted[counted] / proposed[counted]).min())
+    if worst >= threshold:
+        return False
+    warnings.warn(LOW_ACCEPTANCE_MESSAGE.format(rate=worst), stacklevel=5)
+    return True
 
 
 def _timed_out(

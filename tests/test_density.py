@@ -193,6 +193,19 @@ def test_posterior_log_prob_and_batched():
     assert "density=True" in repr(posterior)
 
 
+def test_log_prob_shapes_follow_sbi():
+    """`log_prob_batched` reads `(B, D)` as one set per observation, as sbi does;
+    `log_prob` refuses more than one leading dimension instead of flattening it."""
+    posterior = gaussian_posterior(GAUSSIAN_PRIOR)
+    xs = torch.tensor([[0.5, -0.2], [0.0, 1.0]])
+    theta = torch.tensor([[0.4, -0.1], [0.1, 0.9]])  # (B, D)
+    batched = posterior.log_prob_batched(theta, x=xs)
+    assert batched.shape == (1, 2)
+    assert torch.allclose(batched, posterior.log_prob_batched(theta[None], x=xs))
+    with pytest.raises(ValueError, match="log_prob_batched"):
+        posterior.log_prob(torch.zeros(2, 3, 2))
+
+
 def test_density_integrates_to_one_on_a_grid():
     posterior = gaussian_posterior(GAUSSIAN_PRIOR)
     u = torch.linspace(-1.5, 1.5, 121)
@@ -214,6 +227,18 @@ def test_leakage_correction_renormalizes_inside_a_box():
     inside = torch.tensor([[1.0, 0.5]])
     unnormalized = posterior.log_prob(inside, norm_posterior=False)
     assert torch.allclose(posterior.log_prob(inside), unnormalized - math.log(rate))
+    assert isinstance(rate, torch.Tensor) and rate.shape == ()  # as sbi's
+    chunked = posterior.leakage_correction(
+        torch.tensor([0.5, 0.0]),
+        num_rejection_samples=20_000,
+        rejection_sampling_batch_size=7_000,
+        force_update=True,
+    )
+    assert abs(chunked - 0.5) < 0.02
+    params = dict(num_rejection_samples=1_000, rejection_sampling_batch_size=500)
+    assert posterior.log_prob(inside, leakage_correction_params=params).shape == (1,)
+    with pytest.raises(ValueError, match="one observation"):
+        posterior.leakage_correction(torch.zeros(2, 2))
 
 
 def test_map_climbs_to_the_mode():

@@ -1,5 +1,6 @@
 """ConsistencyPosterior: sbi's posterior interface, shapes and errors."""
 
+import inspect
 import pickle
 
 import pytest
@@ -161,6 +162,15 @@ def test_posterior_num_steps_default():
     assert inference.build_posterior(num_steps=5).num_steps == 5
     with pytest.raises(ValueError, match="sample directly"):
         inference.build_posterior(sample_with="mcmc")
+    net = inference._neural_net
+    assert inference.build_posterior(density_estimator=net).estimator is not None
+    with pytest.raises(ValueError, match="once"):
+        inference.build_posterior(net, density_estimator=net)
+    params = {"max_sampling_batch_size": 64}
+    posterior = inference.build_posterior(direct_sampling_parameters=params)
+    assert posterior.max_sampling_batch_size == 64
+    with pytest.raises(ValueError, match="enable_transform"):
+        inference.build_posterior(direct_sampling_parameters={"enable_transform": False})
 
 
 def bounded_posterior(low: float, high: float) -> ConsistencyPosterior:
@@ -178,21 +188,67 @@ def test_low_acceptance_warns_with_the_rate():
     assert ((samples >= 0) & (samples < 0.01)).all()
 
 
+def test_low_acceptance_warns_while_sampling_not_after():
+    """With no draw inside the prior the rejection never ends by itself: the warning
+    comes while it runs, before `max_sampling_time` stops it."""
+    posterior = bounded_posterior(50.0, 51.0)  # the untrained draws lie around 0
+    with pytest.warns(UserWarning, match=r"Only 0\.00% of the draws fell inside"):
+        with pytest.raises(RuntimeError, match="max_sampling_time"):
+            posterior.sample(
+                (10,), x=torch.zeros(1), max_sampling_time=1.0, show_progress_bars=False
+            )
+
+
+def test_positional_arguments_are_sbis():
+    """Calls written for sbi's `DirectPosterior` and `NPE.build_posterior` mean the same
+    here; CMPE's own arguments (`num_steps`) are keyword-only."""
+    from sbi.inference import NPE
+    from sbi.inference.posteriors import DirectPosterior
+
+    def positional(function, skip=1):
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        names = [
+            p.name for p in inspect.signature(function).parameters.values() if p.kind in kinds
+        ]
+        return names[skip:]
+
+    for name in ["sample", "sample_batched"]:
+        ours = positional(getattr(ConsistencyPosterior, name))
+        assert ours == positional(getattr(DirectPosterior, name))
+    ours = positional(ConsistencyPosterior.__init__, skip=2)  # self, estimator
+    assert ours == positional(DirectPosterior.__init__, skip=2)[: len(ours)]
+    ours = positional(CMPEInference.build_posterior, skip=2)  # self, estimator
+    assert ours == positional(NPE.build_posterior, skip=2)[: len(ours)]
+    assert "num_steps" not in positional(ConsistencyPosterior.sample)
+
+    posterior = bounded_posterior(-3.0, 3.0)
+    torch.manual_seed(0)
+    a = posterior.sample((20,), torch.zeros(1), 7, False, num_steps=2)
+    torch.manual_seed(0)
+    b = posterior.sample(
+        (20,), x=torch.zeros(1), max_sampling_batch_size=7, show_progress_bars=False, num_steps=2
+    )
+    assert torch.equal(a, b)
+    assert posterior.sample((5,), x=torch.tensor(0.0), num_steps="auto").shape == (5, 1)
+
+
 def test_max_sampling_time_returns_partial_or_raises():
     posterior = bounded_posterior(0.0, 1e-3)  # about 1 draw in 2,500 inside
-    with pytest.warns(UserWarning, match="Returning partial results"):
-        samples = posterior.sample(
-            (10_000,),
-            x=torch.zeros(1),
-            max_sampling_time=0.5,
-            return_partial_on_timeout=True,
-            show_progress_bars=False,
-        )
+    with pytest.warns(UserWarning, match="fell inside"):
+        with pytest.warns(UserWarning, match="Returning partial results"):
+            samples = posterior.sample(
+                (10_000,),
+                x=torch.zeros(1),
+                max_sampling_time=0.5,
+                return_partial_on_timeout=True,
+                show_progress_bars=False,
+            )
     assert 0 < len(samples) < 10_000
-    with pytest.raises(RuntimeError, match="max_sampling_time"):
-        posterior.sample(
-            (10_000,), x=torch.zeros(1), max_sampling_time=0.5, show_progress_bars=False
-        )
+    with pytest.warns(UserWarning, match="fell inside"):
+        with pytest.raises(RuntimeError, match="max_sampling_time"):
+            posterior.sample(
+                (10_000,), x=torch.zeros(1), max_sampling_time=0.5, show_progress_bars=False
+            )
 
 
 def test_torch_save_and_load_of_posterior_and_estimator(posteriors, tmp_path):
