@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from copy import deepcopy
-from typing import Any, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Literal, Optional, Sequence, Tuple, Union
 
 import torch
 from sbi.inference.potentials.posterior_based_potential import (
@@ -109,6 +109,7 @@ class CMPEInference(NeuralInference):
                 f"(batch_theta, batch_x) -> ConsistencyEstimator, got {density_estimator!r}."
             )
         self._run = None
+        self._appended_at_training: Optional[int] = None  # appends at the last `train`
 
     @property
     def optimizer_steps(self) -> int:
@@ -190,10 +191,14 @@ class CMPEInference(NeuralInference):
         stop_after_epochs: int = 20,
         max_num_epochs: Optional[int] = None,
         clip_max_norm: Optional[float] = 5.0,
+        calibration_kernel: Optional[Callable] = None,
         resume_training: bool = False,
+        force_first_round_loss: bool = False,
+        discard_prior_samples: bool = False,
         retrain_from_scratch: bool = False,
         show_train_summary: bool = False,
         dataloader_kwargs: Optional[dict] = None,
+        *,
         warm_start: Optional[float] = None,
     ) -> ConsistencyEstimator:
         r"""Train the consistency model and return it.
@@ -213,6 +218,13 @@ class CMPEInference(NeuralInference):
         above its best, and stops early when it stays degraded for `stop_after_epochs` epochs
         of the last curriculum stage (a score that is not degraded resets the count).
 
+        The arguments are those of sbi's `NPE.train`, in its order, and `warm_start` (by
+        keyword). A later call without `retrain_from_scratch` continues the network in a new
+        run: on a new split of all simulations when new ones were appended (from the prior or
+        a truncated prior, which need no loss correction), on the same split otherwise, so
+        that no simulation it trained on is held out. `summary["validation_loss"]` has one
+        score per validation, and `summary["validation_epochs"]` the epochs they follow.
+
         Arguments:
             training_batch_size: Batch size.
             learning_rate: Initial learning rate of Adam; `None` for 1e-3 with up to 5
@@ -223,8 +235,13 @@ class CMPEInference(NeuralInference):
             max_num_epochs: Epochs of the run (the budget); `None` for the default budget
                 (see above).
             clip_max_norm: Largest total gradient norm (positive); `None` for no clipping.
+            calibration_kernel: Only `None`: every simulation has weight 1.
             resume_training: Continue the previous run (same split, optimizer,
                 optimizer step and curriculum position) up to `max_num_epochs`.
+            force_first_round_loss: Accepted for sbi's truncated-rounds recipe; CMPE's loss
+                is always the first round's, which prior and truncated-prior proposals (the
+                only ones `append_simulations` takes) need.
+            discard_prior_samples: Only `False`: every round's simulations are used.
             retrain_from_scratch: Build a new network instead of continuing.
             show_train_summary: Print epochs and validation loss at the end.
             dataloader_kwargs: Passed to the training `DataLoader`.
@@ -242,6 +259,25 @@ class CMPEInference(NeuralInference):
             raise RuntimeError("resume_training=True needs an earlier call of `train()`.")
         if resume_training and retrain_from_scratch:
             raise ValueError("Pass resume_training=True or retrain_from_scratch=True, not both.")
+        if calibration_kernel is not None:
+            raise ValueError(
+                "CMPE takes no calibration_kernel: its loss weighs every simulation equally."
+            )
+        if discard_prior_samples:
+            raise ValueError(
+                "CMPE trains on every round's simulations (all from the prior or a truncated "
+                "prior); discard_prior_samples=True is not supported."
+            )
+        theta_all, x_all, _ = self.get_simulations()
+        finite = torch.isfinite(theta_all.flatten(1)).all(1)  # (N,)
+        finite &= torch.isfinite(x_all.flatten(1)).all(1)
+        if not bool(finite.all()):
+            raise ValueError(
+                f"{int((~finite).sum())} of {len(finite)} simulations have NaN or infinite "
+                "entries (kept by append_simulations(..., exclude_invalid_x=False)); CMPE "
+                "cannot train on them. Append them with exclude_invalid_x=True (the default), "
+                "which drops them, or remove them."
+            )
         training_batch_size = arguments.positive_int("training_batch_size", training_batch_size)
         learning_rate = arguments.positive_float("learning_rate", learning_rate, allow_none=True)
         validation_fraction = arguments.open_fraction("validation_fraction", validation_fraction)
@@ -250,13 +286,21 @@ class CMPEInference(NeuralInference):
         clip_max_norm = arguments.positive_float("clip_max_norm", clip_max_norm, allow_none=True)
         warm_start = arguments.fraction("warm_start", warm_start, allow_none=True)
         check_loader_arguments(dataloader_kwargs)
-        check_split(self.get_simulations()[0].shape[0], validation_fraction)
+        check_split(len(theta_all), validation_fraction)
+        new_network = retrain_from_scratch or self._neural_net is None
+        appended = len(self._theta_roundwise)
+        # A network continued on the same simulations keeps its split, so that none it
+        # trained on is held out (`_appended_at_training` is absent in trainers of 0.2).
+        same_data = appended == getattr(self, "_appended_at_training", None)
+        num = len(theta_all)
+        held_out = num - int((1 - validation_fraction) * num)  # as sbi's split counts
+        same_split = same_data and len(getattr(self, "val_indices", ())) == held_out
+        keep_split = resume_training or (not new_network and same_split)
         train_loader, _ = self.get_dataloaders(
-            0, training_batch_size, validation_fraction, resume_training, dataloader_kwargs
+            0, training_batch_size, validation_fraction, keep_split, dataloader_kwargs
         )
         if dataloader_kwargs is None:  # the same batches, without row-by-row collation
             train_loader = indexed_batches(train_loader)
-        new_network = retrain_from_scratch or self._neural_net is None
         if new_network:
             self._initialize_neural_network(retrain_from_scratch=True, start_idx=0)
         net = self._neural_net.to(self._device)
@@ -270,6 +314,7 @@ class CMPEInference(NeuralInference):
             net, len(train_loader), split, max_num_epochs, learning_rate, resumed, warm_start
         )
         self._run = run
+        self._appended_at_training = appended
         val_theta, val_x = self._validation_data()
         train_round(
             run,

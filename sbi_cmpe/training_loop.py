@@ -174,7 +174,9 @@ def run_epochs(
     `run.stopping` says they are due (after each epoch that ends at least
     `sbi_cmpe.validation.MIN_STEPS_PER_VALIDATION` steps after the last validation, and after
     the last epoch; none during the warm start, whose end the spacing counts from);
-    their scores go to both. Only in the last curriculum stage (more than $s_1$ grid points)
+    their scores go to both, and the epochs they follow (counted over every call of
+    `train`, as the tracker's steps) to `summary["validation_epochs"]`, since there are fewer
+    validations than epochs. Only in the last curriculum stage (more than $s_1$ grid points)
     does a degraded score count towards stopping, and any score that is not degraded resets
     the count. An interruption (e.g. `KeyboardInterrupt`) propagates and leaves
     `run.interrupted` set, the weights as they are and `net` in evaluation mode.
@@ -209,9 +211,10 @@ def run_epochs(
             summary["training_loss"].append(train_loss)
             # Per-epoch statistics are logged at their place in the summary, which counts
             # the epochs of every call of `train` (a new run does not restart it).
-            tracker.log_metric("training_loss", train_loss, len(summary["training_loss"]))
-            tracker.log_metric("num_discretization_points", run.progress.num_points, run.epoch)
-            tracker.log_metric("learning_rate", run.optimizer.param_groups[0]["lr"], run.epoch)
+            epoch = len(summary["training_loss"])
+            tracker.log_metric("training_loss", train_loss, epoch)
+            tracker.log_metric("num_discretization_points", run.progress.num_points, epoch)
+            tracker.log_metric("learning_rate", run.optimizer.param_groups[0]["lr"], epoch)
             net.eval()
             stop = False
             if run.progress.step <= run.warm_steps:  # the spacing counts from its end
@@ -219,7 +222,8 @@ def run_epochs(
             elif run.stopping.due(run.epoch, last=run.progress.step >= run.total_steps):
                 run.val_loss = validate()
                 summary["validation_loss"].append(run.val_loss)
-                tracker.log_metric("validation_loss", run.val_loss, run.epoch)
+                summary.setdefault("validation_epochs", []).append(epoch)
+                tracker.log_metric("validation_loss", run.val_loss, epoch)
                 bar.set_postfix(
                     epoch=run.epoch,
                     loss=f"{train_loss:.3g}",

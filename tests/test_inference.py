@@ -1,5 +1,6 @@
 """CMPEInference: sbi's trainer interface, its checks of simulations and its budget."""
 
+import inspect
 import pickle
 import warnings
 
@@ -170,6 +171,50 @@ def test_drop_in_for_npe_arguments(tiny_builder):
     inference.append_simulations(theta, x).train(**kwargs)
     npe = NPE(inference._prior, show_progress_bars=False)
     npe.append_simulations(theta, x).train(**kwargs)
+    # sbi's truncated-rounds recipe passes these; CMPE's loss needs no correction.
+    rounds = dict(
+        force_first_round_loss=True, discard_prior_samples=False, calibration_kernel=None
+    )
+    inference.append_simulations(theta, x).train(max_num_epochs=1, **rounds)
+    with pytest.raises(ValueError, match="calibration_kernel"):
+        inference.train(max_num_epochs=1, calibration_kernel=lambda x: torch.ones(len(x)))
+    with pytest.raises(ValueError, match="discard_prior_samples"):
+        inference.train(max_num_epochs=1, discard_prior_samples=True)
+
+
+def test_train_takes_npes_positional_arguments():
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+    def positional(function):
+        return [p.name for p in inspect.signature(function).parameters.values() if p.kind in kinds]
+
+    npe = [
+        name for name in positional(NPE.train) if name not in ("num_atoms", "use_combined_loss")
+    ]
+    assert positional(CMPEInference.train) == npe
+
+
+def test_kept_nan_simulations_are_refused_at_training(tiny_builder):
+    inference, theta, x = make_inference(tiny_builder)
+    x[:5] = float("nan")
+    with pytest.warns(UserWarning):
+        inference.append_simulations(theta, x, exclude_invalid_x=False)
+    with pytest.raises(ValueError, match="5 of 300 simulations have NaN.*exclude_invalid_x=True"):
+        inference.train(max_num_epochs=1)
+
+
+def test_a_continued_network_keeps_its_split_on_the_same_simulations(tiny_builder):
+    """No simulation it trained on is held out when it trains again on the same data; new
+    simulations give a new split of all of them."""
+    inference, theta, x = make_inference(tiny_builder)
+    inference.append_simulations(theta, x).train(max_num_epochs=1)
+    held_out = inference.val_indices.clone()
+    inference.train(max_num_epochs=1)
+    assert torch.equal(inference.val_indices, held_out)
+    inference.train(max_num_epochs=1, validation_fraction=0.2)  # another split size
+    assert len(inference.val_indices) == 60
+    inference.append_simulations(theta[:100], x[:100]).train(max_num_epochs=1)
+    assert len(inference.val_indices) == 40  # a new split of all 400
 
 
 def test_validation_score_is_an_energy_score(tiny_builder):

@@ -270,6 +270,7 @@ def test_validation_scores_are_logged_once_at_their_epochs(tiny_builder, monkeyp
     )
     steps = [step for name, step in tracker.calls if name == "validation_loss"]
     assert steps == [20, 40, 43]
+    assert inference.summary["validation_epochs"] == [20, 40, 43]
     losses = [step for name, step in tracker.calls if name == "training_loss"]
     assert losses == list(range(1, 44))
 
@@ -284,5 +285,6 @@ def test_per_epoch_metrics_keep_counting_over_calls_of_train(tiny_builder):
     inference.append_simulations(theta, x).train(max_num_epochs=3, training_batch_size=50)
     inference.train(max_num_epochs=5, training_batch_size=50, resume_training=True)
     inference.train(max_num_epochs=2, training_batch_size=50, retrain_from_scratch=True)
-    for name in ("training_loss", "epoch_durations_sec"):
+    names = ("training_loss", "epoch_durations_sec", "learning_rate", "num_discretization_points")
+    for name in names:
         assert [step for metric, step in tracker.calls if metric == name] == list(range(1, 8))
