@@ -55,8 +55,8 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
     Sampling takes `num_steps` network evaluations per draw (one batched call per
     step). Draws outside the prior's support are rejected, as in sbi's
     `DirectPosterior`; for a prior with unbounded support no rejection loop runs.
-    Densities (`log_prob`, `potential`, `map`) are not available: they raise an error
-    that says what to use instead.
+    Densities (`log_prob`, `potential`, `map`) need an estimator with a denoiser head
+    (`consistency_nn(density=True)`); without one they raise an error that says so.
 
     The positional arguments are those of sbi's `DirectPosterior`; `num_steps` is given by
     keyword.
@@ -137,7 +137,7 @@ class ConsistencyPosterior(DensityMethods, NeuralPosterior):
     def _checked_x(self, x: Tensor) -> Tensor:
         shape = self.estimator.condition_shape
         x = arguments.float_tensor("x", x)
-        if x.dim() < len(shape) and x.numel() == shape.numel():  # e.g. a scalar for (1,)
+        if x.dim() == 0 and shape.numel() == 1:  # a scalar for a one-entry x
             x = x.reshape(shape)
         try:
             x = reshape_to_batch_event(x, event_shape=shape)
