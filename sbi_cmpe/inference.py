@@ -218,12 +218,14 @@ class CMPEInference(NeuralInference):
         above its best, and stops early when it stays degraded for `stop_after_epochs` epochs
         of the last curriculum stage (a score that is not degraded resets the count).
 
-        The arguments are those of sbi's `NPE.train`, in its order, and `warm_start` (by
-        keyword). A later call without `retrain_from_scratch` continues the network in a new
-        run: on a new split of all simulations when new ones were appended (from the prior or
-        a truncated prior, which need no loss correction), on the same split otherwise, so
-        that no simulation it trained on is held out. `summary["validation_loss"]` has one
-        score per validation, and `summary["validation_epochs"]` the epochs they follow.
+        The arguments are those of sbi's posterior trainers (`NPE.train` without NPE-C's
+        `num_atoms` and `use_combined_loss`), in their order, and `warm_start` by keyword. A
+        later call without `retrain_from_scratch` continues the network in a new run: on a
+        new split of all simulations when new ones were appended (from the prior or a
+        truncated prior, which need no loss correction) or `validation_fraction` changed, on
+        the same split otherwise, so that no simulation it trained on is held out.
+        `summary["validation_loss"]` has one score per validation, and
+        `summary["validation_epochs"]` the epochs they follow.
 
         Arguments:
             training_batch_size: Batch size.
@@ -294,7 +296,8 @@ class CMPEInference(NeuralInference):
         same_data = appended == getattr(self, "_appended_at_training", None)
         num = len(theta_all)
         held_out = num - int((1 - validation_fraction) * num)  # as sbi's split counts
-        same_split = same_data and len(getattr(self, "val_indices", ())) == held_out
+        split = (len(getattr(self, "train_indices", ())), len(getattr(self, "val_indices", ())))
+        same_split = same_data and split == (num - held_out, held_out)  # covers every one
         keep_split = resume_training or (not new_network and same_split)
         train_loader, _ = self.get_dataloaders(
             0, training_batch_size, validation_fraction, keep_split, dataloader_kwargs

@@ -29,7 +29,8 @@ __all__ = ["reject_outside", "LOW_ACCEPTANCE_MESSAGE", "TIMEOUT_MESSAGE", "WARN_
 
 # Proposals per missing draw, over the estimated acceptance rate, and extra proposals.
 _MARGIN, _EXTRA = 1.05, 4
-# Proposals for one condition after which a low acceptance is warned about while sampling.
+# Proposals for one condition after which a low acceptance is warned about while sampling
+# (if even its acceptance plus three of its standard errors lies below the threshold).
 WARN_AFTER = 1_000
 
 LOW_ACCEPTANCE_MESSAGE = (
@@ -71,8 +72,9 @@ def reject_outside(
             condition has (at least one each) instead of raising.
         show_progress_bars: Show the fewest accepted draws of any condition.
         warn_acceptance: Warn once (`LOW_ACCEPTANCE_MESSAGE`) when a condition's acceptance
-            rate is below this: while sampling, as soon as it has `WARN_AFTER` proposals
-            (so that a rejection that never ends still says why), or at the end.
+            rate is below this: while sampling, as soon as one with at least `WARN_AFTER`
+            proposals is clearly below (so that a rejection that never ends says why), at
+            the time limit, or at the end.
 
     Returns:
         Draws `(n, B, D)` (`n` below `num_samples` only after a time-out) and the acceptance
@@ -110,6 +112,8 @@ def reject_outside(
                     max_sampling_time is not None
                     and time.perf_counter() - start > max_sampling_time
                 ):
+                    if not warned:
+                        _warn_if_low(accepted, proposed, warn_acceptance, done=True)
                     return _timed_out(
                         out,
                         filled,
@@ -144,14 +148,18 @@ def reject_outside(
 
 
 def _warn_if_low(accepted: Tensor, proposed: Tensor, threshold: float, done: bool) -> bool:
-    """Warn if a condition with `WARN_AFTER` proposals (any, once `done`) accepts fewer
-    than `threshold` of them; whether it warned."""
-    counted = proposed >= (1 if done else WARN_AFTER)  # (B,)
-    if not bool(counted.any()):
+    """Warn if a condition accepts fewer than `threshold` of its proposals: once `done`, by
+    its rate; before, only with `WARN_AFTER` proposals and a rate below `threshold` by more
+    than three (Poisson) standard errors of its count. Returns whether it warned."""
+    if done:
+        counted = proposed >= 1  # (B,)
+        clear = accepted < threshold * proposed
+    else:
+        counted = proposed >= WARN_AFTER
+        clear = accepted + 3 * (accepted + 1).sqrt() < threshold * proposed
+    if not bool((counted & clear).any()):
         return False
     worst = float((accepted[counted] / proposed[counted]).min())
-    if worst >= threshold:
-        return False
     warnings.warn(LOW_ACCEPTANCE_MESSAGE.format(rate=worst), stacklevel=5)
     return True
 

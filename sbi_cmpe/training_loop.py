@@ -222,7 +222,9 @@ def run_epochs(
             elif run.stopping.due(run.epoch, last=run.progress.step >= run.total_steps):
                 run.val_loss = validate()
                 summary["validation_loss"].append(run.val_loss)
-                summary.setdefault("validation_epochs", []).append(epoch)
+                # Trainers of 0.2 have scores without epochs: theirs are unknown.
+                known = summary.setdefault("validation_epochs", [])
+                known += [None] * (len(summary["validation_loss"]) - 1 - len(known)) + [epoch]
                 tracker.log_metric("validation_loss", run.val_loss, epoch)
                 bar.set_postfix(
                     epoch=run.epoch,

@@ -215,6 +215,11 @@ def test_a_continued_network_keeps_its_split_on_the_same_simulations(tiny_builde
     assert len(inference.val_indices) == 60
     inference.append_simulations(theta[:100], x[:100]).train(max_num_epochs=1)
     assert len(inference.val_indices) == 40  # a new split of all 400
+    # Simulations appended before a resumed run (which keeps its split of 400) are used by
+    # the next run.
+    inference.append_simulations(theta[:10], x[:10]).train(max_num_epochs=2, resume_training=True)
+    inference.train(max_num_epochs=1)
+    assert len(inference.train_indices) + len(inference.val_indices) == 410
 
 
 def test_validation_score_is_an_energy_score(tiny_builder):

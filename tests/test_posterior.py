@@ -199,6 +199,13 @@ def test_low_acceptance_warns_while_sampling_not_after():
             )
 
 
+def test_to_forgets_the_map_found_on_the_old_device():
+    posterior = bounded_posterior(-3.0, 3.0)
+    posterior._map = torch.zeros(1)
+    posterior.to("cpu")
+    assert posterior._map is None
+
+
 def test_positional_arguments_are_sbis():
     """Calls written for sbi's `DirectPosterior` and `NPE.build_posterior` mean the same
     here; CMPE's own arguments (`num_steps`) are keyword-only."""

@@ -76,3 +76,29 @@ def test_time_limit_returns_partial_draws_or_raises():
     assert torch.all(draws[..., 0] < 1.0)
     with pytest.raises(RuntimeError, match="max_sampling_time"):
         reject_outside(_proposal([]), _inside, 10_000, shifts, chunk=4_096, max_sampling_time=0.3)
+
+
+def _warnings_of(shifts, n, **kwargs):
+    """The low-acceptance warnings of one `reject_outside` call (its result or error kept)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            reject_outside(_proposal([]), _inside, n, shifts, chunk=4_096, **kwargs)
+        except RuntimeError:
+            pass
+    return [str(w.message) for w in caught if "fell inside" in str(w.message)]
+
+
+def test_low_acceptance_is_warned_once_clearly_below_or_at_the_time_limit():
+    torch.manual_seed(0)
+    # 1 in 1,000 accepted: warned while sampling, once, even when the time limit stops it.
+    assert len(_warnings_of(torch.tensor([[0.999]]), 50, warn_acceptance=0.01)) == 1
+    slow = _warnings_of(
+        torch.tensor([[0.999]] * 40), 1_000, warn_acceptance=0.01, max_sampling_time=0.2
+    )
+    assert len(slow) == 1
+    # 3 in 100 accepted: above the threshold, not warned, however few the proposals.
+    assert _warnings_of(torch.tensor([[0.97]] * 20), 30, warn_acceptance=0.01) == []
+    assert _warnings_of(torch.tensor([[0.999]]), 50) == []  # no threshold, no warning
