@@ -17,8 +17,10 @@ from torch.distributions import Distribution
 from torch.utils.data import DataLoader, TensorDataset, default_collate
 
 __all__ = [
+    "check_finite",
     "check_loader_arguments",
     "check_split",
+    "covers_all",
     "check_proposal",
     "checked_simulations",
     "indexed_batches",
@@ -214,6 +216,35 @@ def check_proposal(proposal: Any, prior: Optional[Distribution]) -> None:
         "sequential NPE), so the posterior would be silently biased. Pass proposal=None, "
         "a RestrictedPrior, or use sbi's NPE for sequential inference."
     )
+
+
+def check_finite(x: Tensor) -> None:
+    """Refuse simulations with NaN or infinite entries at training (`append_simulations`
+    keeps them with `exclude_invalid_x=False`; its theta is finite already).
+
+    Arguments:
+        x: The stored simulations `(N, *x_shape)`.
+
+    Raises:
+        ValueError: Counting them and saying how to drop them.
+    """
+    is_valid, _, _ = handle_invalid_x(x, exclude_invalid_x=True)
+    if not bool(is_valid.all()):
+        raise ValueError(
+            f"{int((~is_valid).sum())} of {len(x)} simulations have NaN or infinite entries "
+            "(kept by append_simulations(..., exclude_invalid_x=False)); CMPE cannot train "
+            "on them. Append them with exclude_invalid_x=True (the default), which drops "
+            "them, or remove them."
+        )
+
+
+def covers_all(
+    train_indices: Tensor, val_indices: Tensor, num_simulations: int, validation_fraction: float
+) -> bool:
+    """Whether a train/validation split is one of all `num_simulations` at
+    `validation_fraction` (counted as sbi's `get_dataloaders` counts them)."""
+    num_train = int((1 - validation_fraction) * num_simulations)
+    return (len(train_indices), len(val_indices)) == (num_train, num_simulations - num_train)
 
 
 def check_split(num_simulations: int, validation_fraction: float) -> None:

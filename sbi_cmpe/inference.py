@@ -20,10 +20,12 @@ from typing_extensions import Self
 
 from sbi_cmpe import arguments
 from sbi_cmpe.data import (
+    check_finite,
     check_loader_arguments,
     check_proposal,
     check_split,
     checked_simulations,
+    covers_all,
     indexed_batches,
     valid_simulations,
 )
@@ -31,6 +33,7 @@ from sbi_cmpe.defaults import default_warm_start
 from sbi_cmpe.estimator import UNCHOSEN_STEPS, ConsistencyEstimator
 from sbi_cmpe.factory import consistency_nn
 from sbi_cmpe.posterior import ConsistencyPosterior
+from sbi_cmpe.sbi_options import check_train_options, posterior_options
 from sbi_cmpe.training_loop import Run, start_run
 from sbi_cmpe.training_round import train_round
 from sbi_cmpe.validation import energy_score
@@ -109,7 +112,6 @@ class CMPEInference(NeuralInference):
                 f"(batch_theta, batch_x) -> ConsistencyEstimator, got {density_estimator!r}."
             )
         self._run = None
-        self._appended_at_training: Optional[int] = None  # appends at the last `train`
 
     @property
     def optimizer_steps(self) -> int:
@@ -261,25 +263,10 @@ class CMPEInference(NeuralInference):
             raise RuntimeError("resume_training=True needs an earlier call of `train()`.")
         if resume_training and retrain_from_scratch:
             raise ValueError("Pass resume_training=True or retrain_from_scratch=True, not both.")
-        if calibration_kernel is not None:
-            raise ValueError(
-                "CMPE takes no calibration_kernel: its loss weighs every simulation equally."
-            )
-        if discard_prior_samples:
-            raise ValueError(
-                "CMPE trains on every round's simulations (all from the prior or a truncated "
-                "prior); discard_prior_samples=True is not supported."
-            )
-        theta_all, x_all, _ = self.get_simulations()
-        finite = torch.isfinite(theta_all.flatten(1)).all(1)  # (N,)
-        finite &= torch.isfinite(x_all.flatten(1)).all(1)
-        if not bool(finite.all()):
-            raise ValueError(
-                f"{int((~finite).sum())} of {len(finite)} simulations have NaN or infinite "
-                "entries (kept by append_simulations(..., exclude_invalid_x=False)); CMPE "
-                "cannot train on them. Append them with exclude_invalid_x=True (the default), "
-                "which drops them, or remove them."
-            )
+        check_train_options(calibration_kernel, discard_prior_samples)
+        _, x_all, _ = self.get_simulations()
+        check_finite(x_all)
+        num = len(x_all)
         training_batch_size = arguments.positive_int("training_batch_size", training_batch_size)
         learning_rate = arguments.positive_float("learning_rate", learning_rate, allow_none=True)
         validation_fraction = arguments.open_fraction("validation_fraction", validation_fraction)
@@ -288,17 +275,14 @@ class CMPEInference(NeuralInference):
         clip_max_norm = arguments.positive_float("clip_max_norm", clip_max_norm, allow_none=True)
         warm_start = arguments.fraction("warm_start", warm_start, allow_none=True)
         check_loader_arguments(dataloader_kwargs)
-        check_split(len(theta_all), validation_fraction)
+        check_split(num, validation_fraction)
         new_network = retrain_from_scratch or self._neural_net is None
-        appended = len(self._theta_roundwise)
-        # A network continued on the same simulations keeps its split, so that none it
-        # trained on is held out (`_appended_at_training` is absent in trainers of 0.2).
-        same_data = appended == getattr(self, "_appended_at_training", None)
-        num = len(theta_all)
-        held_out = num - int((1 - validation_fraction) * num)  # as sbi's split counts
-        split = (len(getattr(self, "train_indices", ())), len(getattr(self, "val_indices", ())))
-        same_split = same_data and split == (num - held_out, held_out)  # covers every one
-        keep_split = resume_training or (not new_network and same_split)
+        # A network continued on the same simulations keeps its split (one of all of them),
+        # so that none it trained on is held out; new simulations need a new one.
+        split = (getattr(self, "train_indices", ()), getattr(self, "val_indices", ()))
+        keep_split = resume_training or (
+            not new_network and covers_all(*split, num, validation_fraction)
+        )
         train_loader, _ = self.get_dataloaders(
             0, training_batch_size, validation_fraction, keep_split, dataloader_kwargs
         )
@@ -317,7 +301,6 @@ class CMPEInference(NeuralInference):
             net, len(train_loader), split, max_num_epochs, learning_rate, resumed, warm_start
         )
         self._run = run
-        self._appended_at_training = appended
         val_theta, val_x = self._validation_data()
         train_round(
             run,
@@ -404,30 +387,14 @@ class CMPEInference(NeuralInference):
         Returns:
             The posterior.
         """
-        if sample_with != "direct" or kwargs:
-            unsupported = (
-                dict(kwargs, sample_with=sample_with) if sample_with != "direct" else kwargs
-            )
-            raise ValueError(
-                f"CMPE posteriors sample directly; unsupported arguments: {unsupported}."
-            )
-        if density_estimator is not None:
-            if estimator is not None:
-                raise ValueError("Pass the estimator once: as `estimator` or `density_estimator`.")
-            estimator = density_estimator
-        extra = dict(direct_sampling_parameters or {})
-        if "max_sampling_batch_size" in extra:
-            if max_sampling_batch_size is not None:
-                raise ValueError(
-                    "max_sampling_batch_size is given both directly and in "
-                    "direct_sampling_parameters."
-                )
-            max_sampling_batch_size = extra.pop("max_sampling_batch_size")
-        if extra:
-            raise ValueError(
-                "direct_sampling_parameters of a CMPE posterior take only "
-                f"max_sampling_batch_size; unsupported: {sorted(extra)}."
-            )
+        estimator, max_sampling_batch_size = posterior_options(
+            estimator,
+            sample_with,
+            max_sampling_batch_size,
+            density_estimator,
+            direct_sampling_parameters,
+            kwargs,
+        )
         prior = self._prior if prior is None else prior
         if prior is None:
             raise ValueError("No prior: pass `prior=` or give one to CMPEInference.")
