@@ -317,10 +317,21 @@ def test_truncated_prior_is_a_proposal_and_a_posterior_is_not():
 
 @pytest.mark.slow
 def test_trained_density_against_the_analytic_posterior():
-    """sbi's linear Gaussian in 2-d with a Gaussian prior (5,000 simulations, the default
-    budget). The tolerance is 0.2 nats of mean absolute error over posterior draws: the
-    network's own error (0.15 nats measured on this seed), not the ODE's (0.01, above); the
-    issue's target of 0.1 nats is not met yet."""
+    """sbi's linear Gaussian in 2-d with a Gaussian prior, 20,000 simulations (the default
+    budget), against its analytic posterior at x_o = 0.5.
+
+    `log_prob`: a mean absolute error below 0.12 nats over posterior draws. Three training
+    seeds gave 0.080-0.100 (`benchmarks/density/accuracy_2d_20k.txt`); another machine's
+    rounding changes training as another seed does. Every 5,000-simulation run of
+    `benchmarks/density/baselines_2d.csv` (0.127-0.203, an earlier version) would fail it:
+    there the denoiser is the limit, not the ODE (0.01 nats, above).
+
+    `map`: it finds the learned density's maximum (no point of a grid around it is higher
+    beyond the solver's error), and that maximum lies where the true log density is within
+    0.1 nats of its peak. The issue's 0.05 from the analytic mode holds for the exact
+    denoiser (`test_map_climbs_to_the_mode`); a learned mode moves more (0.03-0.17 over the
+    seeds): on seed 0 it is 0.17 from the analytic mode, where the true log density is only
+    0.06 nats lower, less than the network's error."""
     from sbi.simulators.linear_gaussian import (
         linear_gaussian,
         true_posterior_linear_gaussian_mvn_prior,
@@ -329,7 +340,7 @@ def test_trained_density_against_the_analytic_posterior():
     torch.manual_seed(0)
     prior = MultivariateNormal(torch.zeros(2), torch.eye(2))
     shift, cov = torch.ones(2), 0.3 * torch.eye(2)
-    theta = prior.sample((5000,))
+    theta = prior.sample((20_000,))
     inference = CMPEInference(
         prior, density_estimator=consistency_nn(density=True), show_progress_bars=False
     )
@@ -339,11 +350,13 @@ def test_trained_density_against_the_analytic_posterior():
     truth = true_posterior_linear_gaussian_mvn_prior(x_o, shift, cov, torch.zeros(2), torch.eye(2))
     draws = truth.sample((300,))
     error = posterior.log_prob(draws) - truth.log_prob(draws)
-    assert error.abs().mean() < 0.2
-    # The network's density error moves the mode too (by 0.065 here, where the exact
-    # denoiser's is within 0.05 above): within a fifth of a posterior standard deviation.
-    mode = posterior.map(num_iter=100, num_to_optimize=4, num_init_samples=300)
-    assert ((mode - truth.mean).abs() < 0.2 * truth.stddev).all()
+    assert error.abs().mean() < 0.12
+
+    mode = posterior.map(num_iter=100, num_to_optimize=4, num_init_samples=300)  # (1, 2)
+    offsets = torch.linspace(-0.2, 0.2, 9)  # the true log density drops 0.09 nats at 0.2
+    grid = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), -1).reshape(-1, 2)
+    assert posterior.log_prob(mode) >= posterior.log_prob(mode + grid).max() - 0.01
+    assert truth.log_prob(truth.mean) - truth.log_prob(mode) < 0.1
 
 
 @pytest.mark.slow
