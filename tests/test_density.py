@@ -318,7 +318,8 @@ def test_truncated_prior_is_a_proposal_and_a_posterior_is_not():
 @pytest.mark.slow
 def test_trained_density_against_the_analytic_posterior():
     """sbi's linear Gaussian in 2-d with a Gaussian prior, 20,000 simulations (the default
-    budget), against its analytic posterior at x_o = 0.5.
+    budget), against its analytic posterior at x_o = 0.5; the run of seed 0 of
+    `benchmarks/scripts/density_accuracy.py --num-simulations 20000 --map`.
 
     `log_prob`: a mean absolute error below 0.12 nats over posterior draws. Three training
     seeds gave 0.080-0.100 (`benchmarks/density/accuracy_2d_20k.txt`); another machine's
@@ -326,12 +327,13 @@ def test_trained_density_against_the_analytic_posterior():
     `benchmarks/density/baselines_2d.csv` (0.127-0.203, an earlier version) would fail it:
     there the denoiser is the limit, not the ODE (0.01 nats, above).
 
-    `map`: it finds the learned density's maximum (no point of a grid around it is higher
-    beyond the solver's error), and that maximum lies where the true log density is within
-    0.1 nats of its peak. The issue's 0.05 from the analytic mode holds for the exact
-    denoiser (`test_map_climbs_to_the_mode`); a learned mode moves more (0.03-0.17 over the
-    seeds): on seed 0 it is 0.17 from the analytic mode, where the true log density is only
-    0.06 nats lower, less than the network's error."""
+    `map`: its point is within 0.01 nats of the highest learned density on a grid around it
+    (the solver's error allows no finer check), and the true log density there is within
+    0.15 nats of its peak (0.022-0.078 on the three seeds; a posterior draw lies 1 nat below
+    the peak on average). The issue's 0.05 from the analytic mode holds for the exact
+    denoiser (`test_map_climbs_to_the_mode`); a learned mode moves more, 0.075-0.169 per
+    parameter on the three seeds (0.169 on seed 0, where the true log density is only 0.070
+    nats lower): the posterior's top is flatter than the network's error."""
     from sbi.simulators.linear_gaussian import (
         linear_gaussian,
         true_posterior_linear_gaussian_mvn_prior,
@@ -341,10 +343,11 @@ def test_trained_density_against_the_analytic_posterior():
     prior = MultivariateNormal(torch.zeros(2), torch.eye(2))
     shift, cov = torch.ones(2), 0.3 * torch.eye(2)
     theta = prior.sample((20_000,))
+    x = linear_gaussian(theta, shift, cov)  # before the trainer, as the script simulates
     inference = CMPEInference(
         prior, density_estimator=consistency_nn(density=True), show_progress_bars=False
     )
-    inference.append_simulations(theta, linear_gaussian(theta, shift, cov)).train()
+    inference.append_simulations(theta, x).train()
     x_o = torch.full((1, 2), 0.5)
     posterior = inference.build_posterior().set_default_x(x_o)
     truth = true_posterior_linear_gaussian_mvn_prior(x_o, shift, cov, torch.zeros(2), torch.eye(2))
@@ -356,17 +359,18 @@ def test_trained_density_against_the_analytic_posterior():
     offsets = torch.linspace(-0.2, 0.2, 9)  # the true log density drops 0.09 nats at 0.2
     grid = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), -1).reshape(-1, 2)
     assert posterior.log_prob(mode) >= posterior.log_prob(mode + grid).max() - 0.01
-    assert truth.log_prob(truth.mean) - truth.log_prob(mode) < 0.1
+    assert truth.log_prob(truth.mean) - truth.log_prob(mode) < 0.15
 
 
 @pytest.mark.slow
 def test_trained_density_in_ten_dimensions():
     """sbi's linear Gaussian in 10-d with a Gaussian prior, 20,000 simulations (the default
-    budget), against its analytic posterior at x_o = 0.5: a mean absolute error of `log_prob`
-    below 0.5 nats over posterior draws, 0.05 nats per parameter as the 2-d test's 0.12 is 0.06.
-    Three training seeds gave 0.386-0.397 (`benchmarks/density/accuracy_10d_20k.txt`); at
-    5,000 simulations every method measured erred by 0.51-0.74 on average
-    (`benchmarks/density/baselines_10d.csv`)."""
+    budget), against its analytic posterior at x_o = 0.5 (the run of seed 0 of
+    `benchmarks/scripts/density_accuracy.py --dim 10 --num-simulations 20000`): a mean
+    absolute error of `log_prob` below 0.5 nats over posterior draws, 0.05 nats per parameter
+    as the 2-d test's 0.12 is 0.06. Three training seeds gave 0.386-0.397
+    (`benchmarks/density/accuracy_10d_20k.txt`); at 5,000 simulations every method measured
+    erred by 0.51-0.74 on average (`benchmarks/density/baselines_10d.csv`)."""
     from sbi.simulators.linear_gaussian import (
         linear_gaussian,
         true_posterior_linear_gaussian_mvn_prior,
@@ -376,10 +380,11 @@ def test_trained_density_in_ten_dimensions():
     prior = MultivariateNormal(torch.zeros(10), torch.eye(10))
     shift, cov = torch.ones(10), 0.3 * torch.eye(10)
     theta = prior.sample((20_000,))
+    x = linear_gaussian(theta, shift, cov)  # before the trainer, as the script simulates
     inference = CMPEInference(
         prior, density_estimator=consistency_nn(density=True), show_progress_bars=False
     )
-    inference.append_simulations(theta, linear_gaussian(theta, shift, cov)).train()
+    inference.append_simulations(theta, x).train()
     x_o = torch.full((1, 10), 0.5)
     posterior = inference.build_posterior().set_default_x(x_o)
     truth = true_posterior_linear_gaussian_mvn_prior(

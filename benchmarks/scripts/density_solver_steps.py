@@ -5,7 +5,9 @@ try of `log_prob` of 1,000 reference draws at one observation of two moons (1,00
 simulations, seed 0), prints the time (ln t for CMPE, t for FMPE), the step, and the error
 ratio of the parameters and of the log-determinant (the largest over rows of error /
 tolerance; a try is accepted below 1), and how many of the 1,000 rows exceed the tolerance in
-their parameters (above 1) and a tenth of it. One torch thread.
+their parameters (above 1) and a tenth of it. One torch thread. The error ratios use each
+method's solver tolerances (CMPE's `LOG_PROB_TOLERANCE`, 1e-4; sbi's ODE defaults for FMPE,
+absolute 1e-6 and relative 1e-5), and the rows are split for two parameters.
 
     python benchmarks/scripts/density_solver_steps.py OUT [OBSERVATION]
 

@@ -4,11 +4,12 @@ For each cached CMPE posterior given as `TASK:SEED:PATH`, the rule's kernel scor
 computed on `n` fresh held-out simulations (prior draws after `torch.manual_seed(2000 +
 seed)`) for each `n` of `--held-out` and each kernel bandwidth of `--bandwidths` (a fraction of
 the median distance between draws), with 16 draws per simulation or 16,384 in all, whichever
-is more (the rule's own draws), and the rule's choice is made from them. `z` is each number of
-steps' gain over 3 steps in standard errors of the paired difference (positive: better than
-3). Then the judge: sbi's C2ST of 10,000 draws at each number of steps of `--steps` and at every
-chosen one, at the tuning observations (`--observations`, sampling seeds as the benchmark's).
-One row per posterior, `n` and bandwidth, printed as CSV (`--no-judge`: without the C2ST).
+is more, at most 128 per simulation (the rule's own draws), and the rule's choice is made from
+them. `z` is each number of steps' gain over 3 steps in standard errors of the paired
+difference (positive: better than 3). Then the judge: sbi's C2ST of 10,000 draws at each
+number of steps of `--steps` and at every chosen one, at the tuning observations
+(`--observations`, sampling seeds as the benchmark's). One row per posterior, `n` and
+bandwidth, printed as CSV (`--no-judge`: without the C2ST).
 
     python benchmarks/scripts/step_rule_power.py TASK:SEED:PATH [...] \
         --held-out 512 2048 8192 --bandwidths 0.5 --steps 3 5 10 --observations 6 7 8
@@ -25,6 +26,7 @@ import torch
 
 from sbi_cmpe.benchmark.run import _sampling_seed, benchmark_c2st
 from sbi_cmpe.benchmark.tasks import load_task
+from sbi_cmpe.estimator import UNCHOSEN_STEPS
 from sbi_cmpe.steps import (
     MAX_DRAWS_PER_SIMULATION,
     STEP_CHOICE_DRAWS,
@@ -80,7 +82,7 @@ def main() -> None:
                 scores = kernel_scores(posterior.estimator, theta, x, grid, m, bandwidth=bandwidth)
                 seconds = time.perf_counter() - start
                 chosen, se = best_steps(grid, scores)
-                gain = scores[grid.index(3)].mean() - scores.mean(1)  # (G,)
+                gain = scores[grid.index(UNCHOSEN_STEPS)].mean() - scores.mean(1)  # (G,)
                 z = " ".join(f"{float(g / e) if e > 0 else 0.0:.2f}" for g, e in zip(gain, se))
                 row = f"{name},{seed},{path},{n},{bandwidth},{chosen},{z},{seconds:.1f}"
                 if not args.no_judge:
