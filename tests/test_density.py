@@ -315,6 +315,36 @@ def test_truncated_prior_is_a_proposal_and_a_posterior_is_not():
         inference.append_simulations(theta, theta + 0.1, proposal=other)
 
 
+def trained_on_linear_gaussian(dim: int) -> tuple:
+    """CMPE with a density trained on 20,000 simulations of sbi's linear Gaussian (Gaussian
+    prior, shift 1, likelihood covariance 0.3 I), seed 0, in the order of
+    `benchmarks/scripts/density_accuracy.py`, so that it is that script's seed-0 run.
+
+    Returns:
+        The posterior with default x_o = (0.5, ..., 0.5) and the analytic posterior there.
+    """
+    from sbi.simulators.linear_gaussian import (
+        linear_gaussian,
+        true_posterior_linear_gaussian_mvn_prior,
+    )
+
+    torch.manual_seed(0)
+    prior = MultivariateNormal(torch.zeros(dim), torch.eye(dim))
+    shift, cov = torch.ones(dim), 0.3 * torch.eye(dim)
+    theta = prior.sample((20_000,))
+    x = linear_gaussian(theta, shift, cov)  # before the trainer, as the script simulates
+    inference = CMPEInference(
+        prior, density_estimator=consistency_nn(density=True), show_progress_bars=False
+    )
+    inference.append_simulations(theta, x).train()
+    x_o = torch.full((1, dim), 0.5)
+    posterior = inference.build_posterior().set_default_x(x_o)
+    truth = true_posterior_linear_gaussian_mvn_prior(
+        x_o, shift, cov, torch.zeros(dim), torch.eye(dim)
+    )
+    return posterior, truth
+
+
 @pytest.mark.slow
 def test_trained_density_against_the_analytic_posterior():
     """sbi's linear Gaussian in 2-d with a Gaussian prior, 20,000 simulations (the default
@@ -334,23 +364,7 @@ def test_trained_density_against_the_analytic_posterior():
     denoiser (`test_map_climbs_to_the_mode`); a learned mode moves more, 0.075-0.169 per
     parameter on the three seeds (0.169 on seed 0, where the true log density is only 0.070
     nats lower): the posterior's top is flatter than the network's error."""
-    from sbi.simulators.linear_gaussian import (
-        linear_gaussian,
-        true_posterior_linear_gaussian_mvn_prior,
-    )
-
-    torch.manual_seed(0)
-    prior = MultivariateNormal(torch.zeros(2), torch.eye(2))
-    shift, cov = torch.ones(2), 0.3 * torch.eye(2)
-    theta = prior.sample((20_000,))
-    x = linear_gaussian(theta, shift, cov)  # before the trainer, as the script simulates
-    inference = CMPEInference(
-        prior, density_estimator=consistency_nn(density=True), show_progress_bars=False
-    )
-    inference.append_simulations(theta, x).train()
-    x_o = torch.full((1, 2), 0.5)
-    posterior = inference.build_posterior().set_default_x(x_o)
-    truth = true_posterior_linear_gaussian_mvn_prior(x_o, shift, cov, torch.zeros(2), torch.eye(2))
+    posterior, truth = trained_on_linear_gaussian(dim=2)
     draws = truth.sample((300,))
     error = posterior.log_prob(draws) - truth.log_prob(draws)
     assert error.abs().mean() < 0.12
@@ -371,25 +385,7 @@ def test_trained_density_in_ten_dimensions():
     as the 2-d test's 0.12 is 0.06. Three training seeds gave 0.386-0.397
     (`benchmarks/density/accuracy_10d_20k.txt`); at 5,000 simulations every method measured
     erred by 0.51-0.74 on average (`benchmarks/density/baselines_10d.csv`)."""
-    from sbi.simulators.linear_gaussian import (
-        linear_gaussian,
-        true_posterior_linear_gaussian_mvn_prior,
-    )
-
-    torch.manual_seed(0)
-    prior = MultivariateNormal(torch.zeros(10), torch.eye(10))
-    shift, cov = torch.ones(10), 0.3 * torch.eye(10)
-    theta = prior.sample((20_000,))
-    x = linear_gaussian(theta, shift, cov)  # before the trainer, as the script simulates
-    inference = CMPEInference(
-        prior, density_estimator=consistency_nn(density=True), show_progress_bars=False
-    )
-    inference.append_simulations(theta, x).train()
-    x_o = torch.full((1, 10), 0.5)
-    posterior = inference.build_posterior().set_default_x(x_o)
-    truth = true_posterior_linear_gaussian_mvn_prior(
-        x_o, shift, cov, torch.zeros(10), torch.eye(10)
-    )
+    posterior, truth = trained_on_linear_gaussian(dim=10)
     draws = truth.sample((300,))
     error = posterior.log_prob(draws) - truth.log_prob(draws)
     assert error.abs().mean() < 0.5
