@@ -1,5 +1,7 @@
 """Rejection of draws outside the prior, for many observations at once (`sbi_cmpe.rejection`)."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -80,8 +82,6 @@ def test_time_limit_returns_partial_draws_or_raises():
 
 def _warnings_of(shifts, n, **kwargs):
     """The low-acceptance warnings of one `reject_outside` call (its result or error kept)."""
-    import warnings
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
